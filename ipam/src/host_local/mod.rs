@@ -1,0 +1,144 @@
+//! The host-local IPAM plugin: addresses from configured ranges, reserved in
+//! a directory store that the reference binary can share.
+
+mod config;
+
+use crate::allocator::allocate;
+use crate::store::{Owner, Store};
+use cni::{CniResult, Error, IpConfig, Plugin, Request};
+use config::Config;
+use ipnetwork::IpNetwork;
+use serde::Deserialize;
+use std::collections::HashSet;
+
+pub use config::DEFAULT_DATA_DIR;
+
+pub struct HostLocal;
+
+impl Plugin for HostLocal {
+    fn about(&self) -> &'static str {
+        "railcni host-local IPAM: allocates addresses from ranges in a store shared with the reference host-local"
+    }
+
+    fn known_args(&self) -> &'static [&'static str] {
+        &["IP"]
+    }
+
+    fn add(&self, req: &Request) -> Result<CniResult, Error> {
+        let cfg = Config::load(req)?;
+        let store = open(&cfg)?;
+        let owner = Owner::new(&req.env.container_id, &req.env.ifname);
+        let allocated = allocate(&store, &cfg.ranges, &cfg.requested, &owner);
+        let finished = finish(&store);
+        let ips = allocated?
+            .into_iter()
+            .map(|a| {
+                let address = IpNetwork::new(a.ip, a.prefix).map_err(|e| Error::Internal { msg: e.to_string() })?;
+                Ok(IpConfig { address, gateway: Some(a.gateway), interface: None })
+            })
+            .collect::<Result<_, Error>>()?;
+        finished?;
+        Ok(CniResult { ips, routes: cfg.routes, dns: cfg.dns, ..CniResult::default() })
+    }
+
+    fn del(&self, req: &Request) -> Result<(), Error> {
+        let cfg = Config::load(req)?;
+        let store = open(&cfg)?;
+        let owner = Owner::new(&req.env.container_id, &req.env.ifname);
+        let mut held = store.held_by(&owner)?;
+        let mut key = owner;
+        if held.is_empty() {
+            // Files from before host-local recorded the ifname hold only the ID.
+            key = Owner::legacy(&req.env.container_id);
+            held = store.held_by(&key)?;
+        }
+        for ip in &held {
+            store.release(*ip)?;
+        }
+        store.set_held(&key, &[])?;
+        finish(&store)
+    }
+
+    fn check(&self, req: &Request) -> Result<(), Error> {
+        let cfg = Config::load(req)?;
+        let store = open(&cfg)?;
+        let owner = Owner::new(&req.env.container_id, &req.env.ifname);
+        if store.held_by(&owner)?.is_empty() && store.held_by(&Owner::legacy(&req.env.container_id))?.is_empty() {
+            return Err(crate::Error::NotFound {
+                container_id: req.env.container_id.clone(),
+                ifname: req.env.ifname.clone(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    fn gc(&self, req: &Request) -> Result<(), Error> {
+        let cfg = Config::load(req)?;
+        let Some(valid) = valid_attachments(req)? else {
+            tracing::warn!("GC without cni.dev/valid-attachments: nothing is released");
+            return Ok(());
+        };
+        let store = Store::open(&cfg.data_dir, &cfg.network)?;
+        let ids: HashSet<&str> = valid.iter().map(|o| o.container_id.as_str()).collect();
+        let mut kept = Vec::new();
+        for (ip, owner) in store.scan()? {
+            let live = match &owner.ifname {
+                Some(_) => valid.contains(&owner),
+                None => ids.contains(owner.container_id.as_str()),
+            };
+            if live {
+                kept.push((ip, owner));
+            } else {
+                tracing::info!(%ip, container = %owner.container_id, "GC releases a stale reservation");
+                store.release(ip)?;
+            }
+        }
+        store.rebuild_index(&kept)?;
+        finish(&store)
+    }
+
+    fn status(&self, req: &Request) -> Result<(), Error> {
+        let cfg = Config::load(req)?;
+        let writable = Store::open(&cfg.data_dir, &cfg.network).and_then(|s| s.probe_writable());
+        writable.map_err(|e| Error::NotAvailable {
+            msg: format!("ipam.dataDir: the store is not writable: {}", Error::from(e)),
+        })
+    }
+}
+
+fn open(cfg: &Config) -> Result<Store, Error> {
+    let store = Store::open(&cfg.data_dir, &cfg.network)?;
+    store.refresh_index()?;
+    Ok(store)
+}
+
+/// Durable, and stamped so that the next run trusts the index.
+fn finish(store: &Store) -> Result<(), Error> {
+    store.sync()?;
+    store.seal()?;
+    Ok(())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GcArgs {
+    #[serde(rename = "cni.dev/valid-attachments")]
+    valid: Option<Vec<Attachment>>,
+    /// The name before the spec renamed it; libcni sends both.
+    #[serde(rename = "cni.dev/attachments")]
+    legacy: Option<Vec<Attachment>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Attachment {
+    #[serde(rename = "containerID")]
+    container_id: String,
+    ifname: String,
+}
+
+fn valid_attachments(req: &Request) -> Result<Option<HashSet<Owner>>, Error> {
+    let args: GcArgs = req.decode()?;
+    Ok(args.valid.or(args.legacy).map(|list| list.iter().map(|a| Owner::new(&a.container_id, &a.ifname)).collect()))
+}
