@@ -28,7 +28,8 @@ impl Error {
 impl From<Error> for cni::Error {
     fn from(e: Error) -> cni::Error {
         match e {
-            Error::Io { what, source } => cni::Error::io(what, source),
+            // Every I/O error of this crate is about the store under `ipam.dataDir`.
+            Error::Io { what, source } => cni::Error::io(format!("ipam.dataDir: {what}"), source),
             Error::Unsafe { path, why } => {
                 cni::Error::io(format!("ipam.dataDir: {path} {why}"), std::io::Error::other("refusing to use it"))
             }

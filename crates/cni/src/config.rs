@@ -91,7 +91,9 @@ impl Request {
         let Some(prev) = self.conf.prev_result.clone() else {
             return Ok(None);
         };
-        CniResult::parse(prev, &self.conf.cni_version, "prevResult").map(Some).map_err(|e| Error::config(e.path, e.msg))
+        CniResult::parse(prev, &self.version.to_string(), "prevResult")
+            .map(Some)
+            .map_err(|e| Error::config(e.path, e.msg))
     }
 
     /// The MAC the runtime asked for: `runtimeConfig.mac` over `args.cni.mac`
@@ -148,5 +150,41 @@ mod tests {
         assert_eq!(c.cni_version, "1.0.0");
         assert_eq!(c.name, "n");
         assert_eq!(c.ipam.unwrap().ipam_type, "host-local");
+    }
+
+    fn request(conf: &str, cni_args: &str) -> Request {
+        let (raw, conf) = parse_stdin(conf.as_bytes()).unwrap();
+        let env = Env {
+            command: crate::Command::Add,
+            container_id: "c".into(),
+            netns: "/x".into(),
+            ifname: "eth0".into(),
+            args: cni_args.into(),
+            path: vec![],
+        };
+        let args = CniArgs::parse(cni_args, &["MAC"]).unwrap();
+        Request { env, args, conf, version: Version::V1_0_0, raw, stdin: vec![] }
+    }
+
+    #[test]
+    fn mac_precedence_is_runtime_config_then_args_then_cni_args() {
+        let all = r#"{"runtimeConfig":{"mac":"02:00:00:00:00:03"},"args":{"cni":{"mac":"02:00:00:00:00:02"}}}"#;
+        let r = request(all, "MAC=02:00:00:00:00:01");
+        assert_eq!(r.requested_mac(), Some(("02:00:00:00:00:03".into(), "runtimeConfig.mac")));
+        let r = request(r#"{"args":{"cni":{"mac":"02:00:00:00:00:02"}}}"#, "MAC=02:00:00:00:00:01");
+        assert_eq!(r.requested_mac(), Some(("02:00:00:00:00:02".into(), "args.cni.mac")));
+        let r = request("{}", "MAC=02:00:00:00:00:01");
+        assert_eq!(r.requested_mac(), Some(("02:00:00:00:00:01".into(), "CNI_ARGS MAC")));
+        assert_eq!(request("{}", "").requested_mac(), None);
+    }
+
+    #[test]
+    fn prev_result_is_read_in_its_own_version() {
+        let r = request(r#"{"cniVersion":"1.0.0","prevResult":{"cniVersion":"0.2.0","ip4":{"ip":"10.0.0.2/24"}}}"#, "");
+        let prev = r.prev_result().unwrap().unwrap();
+        assert_eq!(prev.ips[0].address.to_string(), "10.0.0.2/24");
+        let r = request(r#"{"prevResult":{"ips":[{"address":"bad"}]}}"#, "");
+        let e = r.prev_result().unwrap_err();
+        assert!(e.to_string().starts_with("prevResult.ips[0].address"), "{e}");
     }
 }
