@@ -26,10 +26,13 @@ pub fn allocate(
     owner: &Owner,
 ) -> Result<Vec<Allocation>, Error> {
     let held = store.held_by(owner)?;
+    // Files from before host-local recorded the ifname hold only the ID; the
+    // reference counts them as this container's on any interface.
+    let legacy = store.held_by(&Owner::legacy(&owner.container_id))?;
     let mut made: Vec<Allocation> = Vec::new();
     for (idx, set) in ranges.iter().enumerate() {
         let pinned = requested.iter().find(|(_, s)| *s == idx).map(|(ip, _)| *ip);
-        let got = match held.iter().find(|ip| set_contains(set, **ip)) {
+        let got = match held.iter().chain(&legacy).find(|ip| set_contains(set, **ip)) {
             Some(ip) => Err(Error::Duplicate { ip: *ip, container_id: owner.container_id.clone() }),
             None => match pinned {
                 Some(ip) => take_requested(store, set, idx, ip, owner),

@@ -92,3 +92,13 @@ fn exhaustion_leaves_nothing_behind() {
     let store = Store::open(data.path(), "net").unwrap();
     assert_eq!(store.scan().unwrap().len(), 1);
 }
+
+#[test]
+fn a_symlinked_data_dir_is_used() {
+    let real = tempfile::tempdir().unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let link = parent.path().join("networks");
+    std::os::unix::fs::symlink(real.path(), &link).unwrap();
+    add(&link, "10.10.0.0/24", "c1").unwrap();
+    assert!(real.path().join("net/10.10.0.2").is_file());
+}

@@ -26,6 +26,8 @@ pub mod code {
     pub const ADDRESS_UNAVAILABLE: u32 = 102;
     /// CHECK found state that is missing or differs from what was set up.
     pub const CHECK_FAILED: u32 = 103;
+    /// ADD: the interface named by `CNI_IFNAME` already exists in the netns.
+    pub const INTERFACE_EXISTS: u32 = 104;
     pub const INTERNAL: u32 = 999;
 }
 

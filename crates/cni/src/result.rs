@@ -39,14 +39,15 @@ pub struct Interface {
     pub pci_id: Option<String>,
 }
 
+/// Field order follows Go's `IPConfig`, so output matches the reference byte for byte.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IpConfig {
-    pub address: IpNetwork,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
     /// Index into `interfaces`; IPAM results leave it unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<usize>,
+    pub address: IpNetwork,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -33,10 +33,11 @@ fn refuse(path: &str, errno: Errno) -> Error {
 }
 
 impl Dir {
-    /// Open `path` itself without following a symlink in its last component.
-    pub fn open(path: &Path) -> Result<Dir, Error> {
+    /// Open the store root (`dataDir`). It may be a symlink, since admins
+    /// relocate state directories that way; nothing below it is followed.
+    pub fn open_root(path: &Path) -> Result<Dir, Error> {
         let shown = path.display().to_string();
-        let fd = open(path, DIR_FLAGS, Mode::empty()).map_err(|e| refuse(&shown, e))?;
+        let fd = open(path, DIR_FLAGS.difference(OFlag::O_NOFOLLOW), Mode::empty()).map_err(|e| refuse(&shown, e))?;
         Ok(Dir { fd, path: shown })
     }
 

@@ -31,7 +31,7 @@ impl Store {
     /// Open (creating as needed) `<data_dir>/<network>` and take its lock.
     pub fn open(data_dir: &Path, network: &str) -> Result<Store, Error> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::io(format!("creating {}", data_dir.display()), e))?;
-        let root = Dir::open(data_dir)?;
+        let root = Dir::open_root(data_dir)?;
         let dir = root.subdir(network, 0o755)?;
         let lock = dir.create_file("lock", 0o644)?;
         let lock = Flock::lock(lock, FlockArg::LockExclusive)

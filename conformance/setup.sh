@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what building and testing railcni needs on a Debian bookworm machine
+# (root): the reference plugins to test against, and the Rust components.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+
+need_apt=()
+[ -x /usr/lib/cni/host-local ] || need_apt+=(containernetworking-plugins)
+command -v ip >/dev/null || need_apt+=(iproute2)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "setup: cargo not found; install Rust with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+fi
+if command -v rustup >/dev/null; then
+    for c in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >&2
+    done
+fi

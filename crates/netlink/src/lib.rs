@@ -1,0 +1,25 @@
+//! railcni's shared netlink layer: the only code that talks to the kernel.
+//!
+//! It wraps `rtnetlink` (pinned exactly, since nearly every release breaks
+//! its API) behind railcni's own types. A plugin opens one [`Netlink`]
+//! socket in the host namespace and one in the pod namespace
+//! ([`Netlink::connect_in`]); each stays bound to its namespace for its
+//! lifetime, so no `.await` ever runs with the thread inside the pod.
+
+mod addr;
+pub mod configure;
+mod error;
+mod link;
+mod netns;
+mod pair;
+mod route;
+mod socket;
+pub mod sysctl;
+
+pub use addr::Addr;
+pub use error::Error;
+pub use link::{BridgePort, BridgeSpec, Link, VethSpec, format_mac, parse_mac};
+pub use netns::Netns;
+pub use pair::Sockets;
+pub use route::{Route, TABLE_MAIN};
+pub use socket::{Netlink, block_on};

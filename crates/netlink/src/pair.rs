@@ -1,0 +1,29 @@
+//! The pair of sockets an interface plugin works with: one bound in the host
+//! namespace, one in the pod's.
+
+use crate::{Error, Netlink, Netns};
+use std::path::Path;
+
+pub struct Sockets {
+    /// The namespace the plugin was started in, which every `setns` returns to.
+    pub home: Netns,
+    pub host: Netlink,
+    pub pod_ns: Netns,
+    pub pod: Netlink,
+}
+
+impl Sockets {
+    /// Open `netns` and bind a socket in it and one here. Needs a tokio runtime.
+    pub fn open(netns: &str) -> Result<Sockets, Error> {
+        let home = Netns::current()?;
+        let pod_ns = Netns::open(Path::new(netns))?;
+        let host = Netlink::connect()?;
+        let pod = Netlink::connect_in(&pod_ns, &home)?;
+        Ok(Sockets { home, host, pod_ns, pod })
+    }
+
+    /// Run `f` with the thread in the pod namespace (sysctls, `/proc` reads).
+    pub fn in_pod<T>(&self, f: impl FnOnce() -> T) -> Result<T, Error> {
+        self.pod_ns.run(&self.home, f)
+    }
+}

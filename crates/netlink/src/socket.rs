@@ -1,0 +1,112 @@
+//! One rtnetlink socket, bound to the namespace it was created in, and the
+//! request/ack/dump primitives every operation is built on.
+
+use crate::{Error, Netns};
+use futures_channel::mpsc::UnboundedReceiver;
+use futures_util::StreamExt;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::sys::{AsyncSocket, SocketAddr};
+use std::cell::RefCell;
+
+pub(crate) type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
+
+/// RTNLGRP_LINK: link state changes, for waiting on a link instead of sleeping.
+const RTNLGRP_LINK: u32 = 1;
+/// How often a dump interrupted by a concurrent change is retried (as the Go plugins do).
+const DUMP_RETRIES: usize = 5;
+
+pub struct Netlink {
+    handle: rtnetlink::Handle,
+    /// Link events; taken out while someone waits on them.
+    events: RefCell<Option<Events>>,
+    ns: String,
+}
+
+impl Netlink {
+    /// A socket in the calling thread's current namespace, subscribed to link
+    /// events. Must be called inside a tokio runtime, which drives the socket.
+    pub fn connect() -> Result<Netlink, Error> {
+        let (mut conn, handle, events) = rtnetlink::new_connection()
+            .map_err(|e| Error::Io { what: "opening a netlink socket".into(), source: e })?;
+        conn.socket_mut()
+            .socket_mut()
+            .add_membership(RTNLGRP_LINK)
+            .map_err(|e| Error::Io { what: "subscribing to link events".into(), source: e })?;
+        tokio::spawn(conn);
+        let ns = std::fs::read_link("/proc/thread-self/ns/net").map(|p| p.display().to_string()).unwrap_or_default();
+        Ok(Netlink { handle, events: RefCell::new(Some(events)), ns })
+    }
+
+    /// A socket bound in `ns`. The thread enters `ns` only to create the
+    /// socket and comes straight back to `home`; the socket stays in `ns`.
+    pub fn connect_in(ns: &Netns, home: &Netns) -> Result<Netlink, Error> {
+        let mut nl = ns.run(home, Netlink::connect)??;
+        nl.ns = ns.path().to_string();
+        Ok(nl)
+    }
+
+    pub(crate) fn take_events(&self) -> Option<Events> {
+        self.events.borrow_mut().take()
+    }
+
+    pub(crate) fn put_events(&self, events: Events) {
+        *self.events.borrow_mut() = Some(events);
+    }
+
+    /// Send one request and collect its replies. Errors carry `op` and the errno.
+    pub(crate) async fn request(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        op: &str,
+    ) -> Result<(Vec<RouteNetlinkMessage>, bool), Error> {
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = NLM_F_REQUEST | flags;
+        let mut handle = self.handle.clone();
+        let mut replies = handle
+            .request(req)
+            .map_err(|e| Error::Netlink { op: format!("{op} (in {})", self.ns), msg: e.to_string() })?;
+        let mut out = Vec::new();
+        let mut interrupted = false;
+        while let Some(reply) = replies.next().await {
+            interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
+            match reply.payload {
+                NetlinkPayload::InnerMessage(m) => out.push(m),
+                NetlinkPayload::Error(e) => match e.code {
+                    Some(code) => return Err(Error::Kernel { op: op.to_string(), errno: -code.get() }),
+                    None => {}
+                },
+                _ => {}
+            }
+        }
+        Ok((out, interrupted))
+    }
+
+    /// A request whose only answer is an ack (create, change, delete).
+    pub(crate) async fn ack(&self, msg: RouteNetlinkMessage, flags: u16, op: &str) -> Result<(), Error> {
+        self.request(msg, flags | NLM_F_ACK, op).await.map(|_| ())
+    }
+
+    /// A dump, retried while the kernel reports it was interrupted by a change.
+    pub(crate) async fn dump(&self, msg: RouteNetlinkMessage, op: &str) -> Result<Vec<RouteNetlinkMessage>, Error> {
+        for _ in 0..DUMP_RETRIES {
+            let (out, interrupted) = self.request(msg.clone(), NLM_F_DUMP, op).await?;
+            if !interrupted {
+                return Ok(out);
+            }
+            tracing::debug!(op, "dump interrupted by a concurrent change; retrying");
+        }
+        Err(Error::Netlink { op: op.to_string(), msg: format!("dump interrupted {DUMP_RETRIES} times in a row") })
+    }
+}
+
+/// Run `fut` on a fresh single-threaded runtime, the one railcni plugins use:
+/// `setns` affects only the calling thread, so everything stays on this one.
+pub fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io { what: "starting the runtime".into(), source: e })?;
+    Ok(rt.block_on(fut))
+}

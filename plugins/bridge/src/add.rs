@@ -1,0 +1,153 @@
+//! ADD: bridge, veth pair, IPAM, addresses and routes; undone on any failure.
+
+use crate::config::Settings;
+use crate::veth_name;
+use cni::delegate::{IpamLease, has_ipam};
+use cni::{CniResult, Error, Interface, Request, Route, code};
+use netlink::configure::{Options, configure_iface};
+use netlink::{BridgeSpec, Link, Sockets, VethSpec, sysctl};
+use std::time::Duration;
+
+/// How long the host end of the veth may take to come up: the reference
+/// gives up after ~2.5 s of sleeps; here it is an event wait with that bound.
+const PORT_UP_TIMEOUT: Duration = Duration::from_millis(2500);
+
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
+    let ifname = &req.env.ifname;
+    if ns.pod.link_by_name(ifname).await?.is_some() {
+        return Err(Error::plugin(
+            code::INTERFACE_EXISTS,
+            format!("CNI_IFNAME: interface {ifname} already exists in {}", req.env.netns),
+        ));
+    }
+    let bridge = ns
+        .host
+        .ensure_bridge(&BridgeSpec {
+            name: &s.conf.bridge,
+            mtu: s.mtu,
+            vlan_filtering: s.vlan_filtering(),
+            promisc: s.conf.promisc_mode,
+        })
+        .await?;
+    let host_veth = create_veth(req, s, ns).await?;
+    let result = plumb(req, s, ns, &bridge, &host_veth).await;
+    if result.is_err() {
+        // Deleting one end removes both; the IPAM lease was already released in `plumb`.
+        if let Err(e) = ns.host.delete_link(host_veth.index).await {
+            tracing::warn!("rolling back the veth pair: {e}");
+        }
+    }
+    result
+}
+
+/// The veth pair: the container end is born in the pod namespace with its
+/// final name, so nothing is moved and no name can clash on the host.
+async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link, Error> {
+    let mut name = veth_name(&req.env.container_id, &req.env.ifname, 0);
+    for attempt in 1..=10 {
+        let spec = VethSpec {
+            name: &name,
+            peer: &req.env.ifname,
+            peer_ns_fd: ns.pod_ns.fd(),
+            mtu: s.mtu,
+            peer_mac: s.mac.clone(),
+        };
+        match ns.host.add_veth(&spec).await {
+            Ok(()) => return Ok(ns.host.require_link(&name).await?),
+            // The host name is taken (a hash collision or a leftover): try another.
+            Err(e) if e.is_exists() => name = veth_name(&req.env.container_id, &req.env.ifname, attempt),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Internal { msg: "could not find a free host veth name after 10 tries".into() })
+}
+
+async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_veth: &Link) -> Result<CniResult, Error> {
+    let host = &ns.host;
+    host.set_master(host_veth.index, bridge.index).await?;
+    if s.conf.hairpin_mode || s.conf.port_isolation {
+        host.set_bridge_port(host_veth.index, s.conf.hairpin_mode, s.conf.port_isolation).await?;
+    }
+    configure_port_vlans(s, ns, host_veth.index).await?;
+    host.set_up(host_veth.index).await?;
+
+    let lease = if has_ipam(req) { Some(IpamLease::add(req)?) } else { None };
+    let mut result = CniResult::default();
+    if let Some(lease) = &lease {
+        result.ips = lease.result.ips.clone();
+        result.routes = lease.result.routes.clone();
+        result.dns = lease.result.dns.clone();
+    }
+    for ip in &mut result.ips {
+        ip.interface = Some(2);
+    }
+    if s.conf.is_default_gateway {
+        add_default_routes(&mut result);
+    }
+    if !req.conf.dns.is_empty() {
+        result.dns = req.conf.dns.clone();
+    }
+
+    let ifname = &req.env.ifname;
+    ns.in_pod(|| sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1"))??;
+    if !s.conf.disable_container_interface {
+        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, ifname, 2, &result, Options { dad: s.conf.enabledad }).await?;
+    }
+    if s.conf.is_gateway {
+        crate::gateway::ensure(s, ns, bridge, &result).await?;
+    }
+    if !s.conf.disable_container_interface {
+        host.wait_oper_up(host_veth.index, PORT_UP_TIMEOUT).await?;
+    }
+
+    let bridge = host.require_link(&s.conf.bridge).await?;
+    let host_veth = host.link_by_index(host_veth.index).await?.unwrap_or_else(|| host_veth.clone());
+    let cont = ns.pod.require_link(ifname).await?;
+    result.interfaces = vec![
+        Interface { name: bridge.name, mac: Some(bridge.mac), ..Interface::default() },
+        Interface { name: host_veth.name, mac: Some(host_veth.mac), ..Interface::default() },
+        Interface {
+            name: cont.name,
+            mac: Some(cont.mac),
+            sandbox: Some(req.env.netns.clone()),
+            ..Interface::default()
+        },
+    ];
+    if let Some(lease) = lease {
+        lease.keep();
+    }
+    Ok(result)
+}
+
+/// Access VLAN (untagged, PVID) and trunk VLANs (tagged) on the host port.
+async fn configure_port_vlans(s: &Settings, ns: &Sockets, port: u32) -> Result<(), Error> {
+    if !s.vlan_filtering() {
+        return Ok(());
+    }
+    if !s.conf.preserve_default_vlan {
+        // The bridge puts new ports in VLAN 1 untagged; the reference removes it.
+        match ns.host.bridge_vlan_del(port, 1).await {
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            _ => {}
+        }
+    }
+    if let Some(vid) = s.vlan {
+        ns.host.bridge_vlan_add(port, vid, None, true).await?;
+    }
+    for (from, to) in &s.trunk {
+        ns.host.bridge_vlan_add(port, *from, Some(*to), false).await?;
+    }
+    Ok(())
+}
+
+/// `isDefaultGateway`: a default route via the gateway of each family that has none.
+fn add_default_routes(result: &mut CniResult) {
+    for v4 in [true, false] {
+        let has_default = result.routes.iter().any(|r| r.dst.is_ipv4() == v4 && r.dst.prefix() == 0);
+        let gw = result.ips.iter().find(|ip| ip.address.is_ipv4() == v4).and_then(|ip| ip.gateway);
+        if let (false, Some(gw)) = (has_default, gw) {
+            let dst = if v4 { "0.0.0.0/0" } else { "::/0" };
+            result.routes.push(Route::new(dst.parse().expect("literal network"), Some(gw)));
+        }
+    }
+}

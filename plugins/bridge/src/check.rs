@@ -1,0 +1,80 @@
+//! CHECK: the bridge, both veth ends, the addresses and the routes are as ADD left them.
+
+use crate::config::Settings;
+use cni::delegate::{forward, has_ipam};
+use cni::{CniResult, Command, Error, Request, code};
+use netlink::{Sockets, TABLE_MAIN};
+
+fn failed(msg: String) -> Error {
+    Error::plugin(code::CHECK_FAILED, msg)
+}
+
+pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) -> Result<(), Error> {
+    // The reference also calls IPAM CHECK for `"ipam": {}` and so always fails L2 networks.
+    if has_ipam(req) {
+        forward(req, Command::Check)?;
+    }
+    let bridge = ns
+        .host
+        .link_by_name(&s.conf.bridge)
+        .await?
+        .ok_or_else(|| failed(format!("bridge {} is missing", s.conf.bridge)))?;
+    if bridge.kind != "bridge" {
+        return Err(failed(format!("{} is a {:?} link, not a bridge", bridge.name, bridge.kind)));
+    }
+    if s.conf.promisc_mode && !bridge.promisc {
+        return Err(failed(format!("bridge {} is not in promiscuous mode", bridge.name)));
+    }
+    let ifname = &req.env.ifname;
+    let idx = prev
+        .interfaces
+        .iter()
+        .position(|i| &i.name == ifname && i.sandbox.as_deref() == Some(req.env.netns.as_str()))
+        .ok_or_else(|| {
+            Error::config("prevResult.interfaces", format!("no interface {ifname} in sandbox {}", req.env.netns))
+        })?;
+    let cont = ns
+        .pod
+        .link_by_name(ifname)
+        .await?
+        .ok_or_else(|| failed(format!("interface {ifname} is missing from the pod")))?;
+    if cont.kind != "veth" {
+        return Err(failed(format!("{ifname} is a {:?} link, not a veth", cont.kind)));
+    }
+    if let Some(mac) = &prev.interfaces[idx].mac
+        && !mac.eq_ignore_ascii_case(&cont.mac)
+    {
+        return Err(failed(format!("{ifname} has MAC {}, prevResult says {mac}", cont.mac)));
+    }
+    let peer = match cont.link {
+        Some(i) => ns.host.link_by_index(i).await?,
+        None => None,
+    };
+    let peer = peer.ok_or_else(|| failed(format!("the host end of {ifname} is missing")))?;
+    if peer.master != Some(bridge.index) {
+        return Err(failed(format!("host veth {} is not attached to bridge {}", peer.name, bridge.name)));
+    }
+    if !prev.interfaces.iter().any(|i| i.name == peer.name && i.sandbox.is_none()) {
+        return Err(failed(format!("host veth {} is not the one in prevResult", peer.name)));
+    }
+    if !s.conf.disable_container_interface && !cont.admin_up {
+        return Err(failed(format!("{ifname} is down")));
+    }
+    let addrs = ns.pod.addresses(Some(cont.index)).await?;
+    for ip in prev.ips.iter().filter(|ip| ip.interface == Some(idx)) {
+        if !addrs.iter().any(|a| a.cidr == ip.address) {
+            return Err(failed(format!("address {} is missing from {ifname}", ip.address)));
+        }
+    }
+    for r in &prev.routes {
+        let table = r.table.unwrap_or(TABLE_MAIN);
+        let present = ns.pod.routes(r.dst.is_ipv4(), Some(table)).await?.iter().any(|k| {
+            k.dst.map(|d| (d.network(), d.prefix())) == Some((r.dst.network(), r.dst.prefix()))
+                && (r.gw.is_none() || k.gw == r.gw || k.nexthops.iter().any(|(g, _)| Some(*g) == r.gw))
+        });
+        if !present {
+            return Err(failed(format!("route to {} (table {table}) is missing", r.dst)));
+        }
+    }
+    Ok(())
+}

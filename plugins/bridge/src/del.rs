@@ -1,0 +1,23 @@
+//! DEL: remove the container's veth and release IPAM. Idempotent; a missing
+//! netns or link is success, and the bridge is never deleted.
+
+use cni::delegate::forward;
+use cni::{Command, Error, Request};
+use netlink::Sockets;
+
+pub async fn del(req: &Request) -> Result<(), Error> {
+    if !req.env.netns.is_empty() {
+        match Sockets::open(&req.env.netns) {
+            Ok(ns) => {
+                if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
+                    // Deleting the container end removes the host end too.
+                    ns.pod.delete_link(link.index).await?;
+                }
+            }
+            // The runtime may have removed the netns already; the veth went with it.
+            Err(netlink::Error::Netns { path, why }) => tracing::info!("DEL: netns {path} is gone ({why})"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    forward(req, Command::Del)
+}

@@ -1,0 +1,62 @@
+//! `isGateway`: the gateway addresses live on the bridge, and the host forwards.
+
+use crate::config::Settings;
+use cni::{CniResult, Error};
+use ipnetwork::IpNetwork;
+use netlink::{Link, Sockets, sysctl};
+
+pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResult) -> Result<(), Error> {
+    let host = &ns.host;
+    let mut forward = (false, false);
+    for ip in &result.ips {
+        let Some(gw) = ip.gateway else { continue };
+        let want = IpNetwork::new(gw, ip.address.prefix()).map_err(|e| Error::Internal { msg: e.to_string() })?;
+        ensure_address(s, ns, bridge, want).await?;
+        if gw.is_ipv4() {
+            forward.0 = true;
+        } else {
+            forward.1 = true;
+        }
+    }
+    // A bridge takes the lowest MAC of its ports unless one is set: pin it,
+    // or the gateway's MAC changes as pods come and go and peers' ARP goes stale.
+    if let Some(mac) = netlink::parse_mac(&bridge.mac) {
+        host.set_mac(bridge.index, mac).await?;
+    }
+    if forward.0 {
+        sysctl::set("net/ipv4/ip_forward", "1")?;
+    }
+    if forward.1 {
+        sysctl::set("net/ipv6/conf/all/forwarding", "1")?;
+    }
+    Ok(())
+}
+
+/// Put `want` on the bridge. Another address in the way (IPv4: any other;
+/// IPv6: an overlapping one) is an error unless `forceAddress` replaces it.
+async fn ensure_address(s: &Settings, ns: &Sockets, bridge: &Link, want: IpNetwork) -> Result<(), Error> {
+    let existing = ns.host.addresses(Some(bridge.index)).await?;
+    for a in existing.iter().filter(|a| a.global && a.cidr.is_ipv4() == want.is_ipv4()) {
+        if a.cidr == want {
+            return Ok(());
+        }
+        let conflicts = want.is_ipv4() || a.cidr.contains(want.ip()) || want.contains(a.cidr.ip());
+        if !conflicts {
+            continue;
+        }
+        if !s.conf.force_address {
+            return Err(Error::config(
+                "forceAddress",
+                format!(
+                    "bridge {} already has address {} which differs from gateway {want}; set forceAddress to replace it",
+                    bridge.name, a.cidr
+                ),
+            ));
+        }
+        ns.host.delete_address(bridge.index, a.cidr).await?;
+    }
+    match ns.host.add_address(bridge.index, want, true).await {
+        Err(e) if e.is_exists() => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,68 @@
+//! railcni `bridge`: a drop-in for the reference bridge plugin. The pod gets
+//! one end of a veth pair; the other end is a port of a host bridge.
+
+mod add;
+mod check;
+mod config;
+mod del;
+mod gateway;
+
+use cni::delegate::forward;
+use cni::{CniResult, Command, Error, Plugin, Request};
+use netlink::Sockets;
+
+struct Bridge;
+
+impl Plugin for Bridge {
+    fn about(&self) -> &'static str {
+        "railcni bridge: connects the pod to a host bridge with a veth pair"
+    }
+
+    /// MAC is ours; IP and GATEWAY belong to the IPAM plugins we delegate to.
+    fn known_args(&self) -> &'static [&'static str] {
+        &["MAC", "IP", "GATEWAY"]
+    }
+
+    fn add(&self, req: &Request) -> Result<CniResult, Error> {
+        let s = config::load(req)?;
+        netlink::block_on(async {
+            let ns = Sockets::open(&req.env.netns)?;
+            add::add(req, &s, &ns).await
+        })?
+    }
+
+    fn del(&self, req: &Request) -> Result<(), Error> {
+        config::load(req)?;
+        netlink::block_on(del::del(req))?
+    }
+
+    fn check(&self, req: &Request) -> Result<(), Error> {
+        let s = config::load(req)?;
+        let prev = req.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))?;
+        netlink::block_on(async {
+            let ns = Sockets::open(&req.env.netns)?;
+            check::check(req, &s, &ns, &prev).await
+        })?
+    }
+
+    fn gc(&self, req: &Request) -> Result<(), Error> {
+        forward(req, Command::Gc)
+    }
+
+    fn status(&self, req: &Request) -> Result<(), Error> {
+        forward(req, Command::Status)
+    }
+}
+
+/// The host end's name: `veth` + 8 hex digits, derived from the attachment
+/// so it is stable for a pod (and readable in `ip link`), with `attempt`
+/// picking another name if that one is taken.
+fn veth_name(container_id: &str, ifname: &str, attempt: u32) -> String {
+    let key = format!("{container_id}\0{ifname}\0{attempt}");
+    let hash = key.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+    format!("veth{hash:08x}")
+}
+
+fn main() -> std::process::ExitCode {
+    cni::run(&Bridge)
+}
