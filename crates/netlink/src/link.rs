@@ -268,7 +268,8 @@ impl Netlink {
     pub async fn set_bridge_port(&self, index: u32, hairpin: bool, isolated: bool) -> Result<(), Error> {
         let msg =
             LinkBridgePort::new(index).hairpin(hairpin).append_info_data(InfoBridgePort::Isolated(isolated)).build();
-        self.set_link(msg, &format!("setting bridge port options on #{index}")).await
+        // Port (slave) data is only applied by RTM_NEWLINK on an existing link, not RTM_SETLINK.
+        self.ack(RouteNetlinkMessage::NewLink(msg), 0, &format!("setting bridge port options on #{index}")).await
     }
 
     /// Add VLAN `vid` on bridge port `index` (a range when `to` is given).

@@ -26,7 +26,7 @@ impl Netns {
         let file = File::open(path).map_err(|e| bad(e.to_string()))?;
         let fs = fstatfs(file.as_fd()).map_err(|e| bad(e.to_string()))?;
         let magic = fs.filesystem_type().0 as i64;
-        if magic != NSFS_MAGIC && magic != PROC_SUPER_MAGIC.0 as i64 {
+        if magic != NSFS_MAGIC && magic != PROC_SUPER_MAGIC.0 {
             return Err(bad(format!("is not a network namespace (filesystem magic {magic:#x})")));
         }
         Ok(Netns { file, path: shown })

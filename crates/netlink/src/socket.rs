@@ -73,10 +73,12 @@ impl Netlink {
             interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
             match reply.payload {
                 NetlinkPayload::InnerMessage(m) => out.push(m),
-                NetlinkPayload::Error(e) => match e.code {
-                    Some(code) => return Err(Error::Kernel { op: op.to_string(), errno: -code.get() }),
-                    None => {}
-                },
+                NetlinkPayload::Error(e) => {
+                    // An error message without a code is the kernel's ack.
+                    if let Some(code) = e.code {
+                        return Err(Error::Kernel { op: op.to_string(), errno: -code.get() });
+                    }
+                }
                 _ => {}
             }
         }
