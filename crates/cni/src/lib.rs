@@ -8,6 +8,7 @@ pub mod delegate;
 pub mod dispatch;
 pub mod env;
 pub mod error;
+pub mod gc;
 pub mod gojson;
 mod logging;
 pub mod net;

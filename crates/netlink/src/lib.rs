@@ -12,6 +12,7 @@ mod error;
 mod link;
 mod neigh;
 mod netns;
+pub mod nft;
 mod pair;
 mod route;
 mod rule;

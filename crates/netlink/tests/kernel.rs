@@ -243,3 +243,46 @@ fn sysctls_land_in_the_pod_namespace() {
         .unwrap()
     });
 }
+
+#[test]
+fn masquerade_rules_are_found_by_attachment_not_address() {
+    use netlink::nft::masq;
+    let host = TestNs::new("host");
+    let listing = in_host(&host, || {
+        let v4: IpNetwork = "10.40.0.5/24".parse().unwrap();
+        let v6: IpNetwork = "fd00:40::5/64".parse().unwrap();
+        masq::setup("net-a", "eth0", "ctr1", &[v4, v6]).unwrap();
+        masq::setup("net-a", "eth0", "ctr2", &["10.40.0.6/24".parse().unwrap()]).unwrap();
+        // A repeated ADD replaces, never duplicates.
+        masq::setup("net-a", "eth0", "ctr1", &[v4, v6]).unwrap();
+        assert_eq!(masq::comments().unwrap().len(), 3);
+        let listing = nft_in_thread();
+        masq::teardown("net-a", "eth0", "ctr1").unwrap();
+        masq::teardown("net-a", "eth0", "ctr1").unwrap();
+        let left = masq::comments().unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].ends_with("id: ctr2"));
+        // GC keeps the valid attachment, then removes it when it is no longer valid.
+        assert_eq!(masq::gc("net-a", &[("eth0".into(), "ctr2".into())]).unwrap(), 0);
+        assert_eq!(masq::gc("net-a", &[]).unwrap(), 1);
+        assert!(masq::comments().unwrap().is_empty());
+        listing
+    });
+    // What nft itself reads back from the kernel.
+    assert!(listing.contains("ip saddr 10.40.0.5 ip daddr != 10.40.0.0/24 masquerade comment"), "{listing}");
+    assert!(listing.contains("ip6 saddr fd00:40::5 ip6 daddr != fd00:40::/64 masquerade"), "{listing}");
+    assert!(listing.contains("ip daddr 224.0.0.0/4 return"), "{listing}");
+    assert!(listing.contains("goto masq_checks"), "{listing}");
+    assert!(listing.contains("type nat hook postrouting priority srcnat"), "{listing}");
+    assert_eq!(listing.matches("goto masq_checks").count(), 1, "{listing}");
+}
+
+/// `nft list` from the calling thread's namespace (the test's host).
+fn nft_in_thread() -> String {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/task/{}/ns/net", std::process::id(), nix::unistd::gettid()))
+        .args(["nft", "list", "table", "inet", "cni_plugins_masquerade"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}

@@ -8,7 +8,6 @@ use crate::store::{Owner, Store};
 use cni::{CniResult, Error, IpConfig, Plugin, Request};
 use config::Config;
 use ipnetwork::IpNetwork;
-use serde::Deserialize;
 use std::collections::HashSet;
 
 pub use config::DEFAULT_DATA_DIR;
@@ -120,25 +119,7 @@ fn finish(store: &Store) -> Result<(), Error> {
     Ok(())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct GcArgs {
-    #[serde(rename = "cni.dev/valid-attachments")]
-    valid: Option<Vec<Attachment>>,
-    /// The name before the spec renamed it; libcni sends both.
-    #[serde(rename = "cni.dev/attachments")]
-    legacy: Option<Vec<Attachment>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Attachment {
-    #[serde(rename = "containerID")]
-    container_id: String,
-    ifname: String,
-}
-
 fn valid_attachments(req: &Request) -> Result<Option<HashSet<Owner>>, Error> {
-    let args: GcArgs = req.decode()?;
-    Ok(args.valid.or(args.legacy).map(|list| list.iter().map(|a| Owner::new(&a.container_id, &a.ifname)).collect()))
+    Ok(cni::gc::valid_attachments(req)?
+        .map(|list| list.iter().map(|a| Owner::new(&a.container_id, &a.ifname)).collect()))
 }

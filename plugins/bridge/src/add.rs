@@ -36,6 +36,11 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
         if let Err(e) = ns.host.delete_link(host_veth.index).await {
             tracing::warn!("rolling back the veth pair: {e}");
         }
+        if s.conf.ip_masq
+            && let Err(e) = netlink::nft::masq::teardown(&req.conf.name, &req.env.ifname, &req.env.container_id)
+        {
+            tracing::warn!("rolling back masquerade rules: {e}");
+        }
     }
     result
 }
@@ -95,6 +100,10 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     }
     if s.conf.is_gateway {
         crate::gateway::ensure(s, ns, bridge, &result).await?;
+    }
+    if s.conf.ip_masq {
+        let ips: Vec<_> = result.ips.iter().map(|ip| ip.address).collect();
+        netlink::nft::masq::setup(&req.conf.name, ifname, &req.env.container_id, &ips)?;
     }
     if !s.conf.disable_container_interface {
         host.wait_oper_up(host_veth.index, PORT_UP_TIMEOUT).await?;

@@ -76,5 +76,13 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
             return Err(failed(format!("route to {} (table {table}) is missing", r.dst)));
         }
     }
+    if s.conf.ip_masq {
+        let comment = netlink::nft::masq::comment(&req.conf.name, ifname, &req.env.container_id);
+        let rules = netlink::nft::masq::comments()?.into_iter().filter(|c| *c == comment).count();
+        let want = prev.ips.iter().filter(|ip| ip.interface == Some(idx)).count();
+        if rules < want {
+            return Err(failed(format!("{rules} masquerade rules for {ifname}, expected {want}")));
+        }
+    }
     Ok(())
 }

@@ -107,12 +107,6 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
             format!("{:?} must be \"iptables\" or \"nftables\"", conf.ip_masq_backend),
         ));
     }
-    if conf.ip_masq {
-        return Err(Error::UnsupportedField {
-            field: "ipMasq".into(),
-            msg: "is not supported by this build yet".into(),
-        });
-    }
     if conf.macspoofchk {
         return Err(Error::UnsupportedField {
             field: "macspoofchk".into(),

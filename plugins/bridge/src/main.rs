@@ -32,8 +32,8 @@ impl Plugin for Bridge {
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
-        config::load(req)?;
-        netlink::block_on(del::del(req))?
+        let s = config::load(req)?;
+        netlink::block_on(del::del(req, &s))?
     }
 
     fn check(&self, req: &Request) -> Result<(), Error> {
@@ -45,8 +45,19 @@ impl Plugin for Bridge {
         })?
     }
 
+    /// Masquerade rules of attachments the runtime no longer lists go, then IPAM collects.
     fn gc(&self, req: &Request) -> Result<(), Error> {
-        forward(req, Command::Gc)
+        let s = config::load(req)?;
+        let masq = match cni::gc::valid_attachments(req)? {
+            Some(valid) if s.conf.ip_masq => {
+                let valid: Vec<_> = valid.into_iter().map(|a| (a.ifname, a.container_id)).collect();
+                netlink::nft::masq::gc(&req.conf.name, &valid).map(|_| ()).map_err(Error::from)
+            }
+            _ => Ok(()),
+        };
+        // GC carries on past an error and reports it at the end (SPEC: GC).
+        let ipam = forward(req, Command::Gc);
+        masq.and(ipam)
     }
 
     fn status(&self, req: &Request) -> Result<(), Error> {

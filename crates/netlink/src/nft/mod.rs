@@ -1,0 +1,5 @@
+//! nftables over netfilter netlink, without the `nft` binary.
+
+mod expr;
+pub mod masq;
+mod wire;
