@@ -11,6 +11,12 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --release -p railcni-ipam
 cargo run --release -q -p railcni-conformance --bin bench -- ipam-scaling --quick
-# The conformance tests exec target/debug binaries: build them first.
+# The conformance tests exec target/debug binaries (and the libcni driver): build them first.
 cargo build --workspace
-cargo test --workspace
+bash conformance/build-driver.sh >/dev/null
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+# One closing line for the whole run; cargo's own last line is a doctest
+# summary that says "0 passed".
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "railcni: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

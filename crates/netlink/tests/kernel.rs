@@ -277,12 +277,43 @@ fn masquerade_rules_are_found_by_attachment_not_address() {
     assert_eq!(listing.matches("goto masq_checks").count(), 1, "{listing}");
 }
 
-/// `nft list` from the calling thread's namespace (the test's host).
+/// `nft list table inet cni_plugins_masquerade` in the calling thread's namespace.
 fn nft_in_thread() -> String {
+    nft_list_thread(&["list", "table", "inet", "cni_plugins_masquerade"])
+}
+
+/// `nft ARGS` in the calling thread's namespace (the test's host).
+fn nft_list_thread(args: &[&str]) -> String {
     let out = Command::new("nsenter")
         .arg(format!("--net=/proc/{}/task/{}/ns/net", std::process::id(), nix::unistd::gettid()))
-        .args(["nft", "list", "table", "inet", "cni_plugins_masquerade"])
+        .arg("nft")
+        .args(args)
         .output()
         .expect("nft");
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn mac_spoof_check_chains_come_and_go() {
+    use netlink::nft::spoofchk;
+    let host = TestNs::new("host");
+    let listing = in_host(&host, || {
+        let mac = netlink::parse_mac("02:00:00:00:00:42").unwrap();
+        spoofchk::setup("ctr1", "eth0", "vethabcd0001", &mac).unwrap();
+        // Twice: replaced, not duplicated.
+        spoofchk::setup("ctr1", "eth0", "vethabcd0001", &mac).unwrap();
+        assert!(spoofchk::present("ctr1", "eth0").unwrap());
+        let listing = nft_list_thread(&["list", "table", "bridge", "cni_spoofcheck"]);
+        spoofchk::teardown("ctr1", "eth0").unwrap();
+        spoofchk::teardown("ctr1", "eth0").unwrap();
+        assert!(!spoofchk::present("ctr1", "eth0").unwrap());
+        let after = nft_list_thread(&["list", "table", "bridge", "cni_spoofcheck"]);
+        assert!(!after.contains("cni-br-iface-ctr1-eth0"), "{after}");
+        listing
+    });
+    assert_eq!(listing.matches("iifname \"vethabcd0001\" jump cni-br-iface-ctr1-eth0").count(), 1, "{listing}");
+    assert!(listing.contains("ether saddr 02:00:00:00:00:42 return"), "{listing}");
+    assert!(listing.contains("drop comment \"macspoofchk-ctr1-eth0\""), "{listing}");
+    // nft names priority -300 of the bridge family "dstnat".
+    assert!(listing.contains("type filter hook prerouting priority dstnat"), "{listing}");
 }

@@ -41,6 +41,11 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
         {
             tracing::warn!("rolling back masquerade rules: {e}");
         }
+        if s.conf.macspoofchk
+            && let Err(e) = netlink::nft::spoofchk::teardown(&req.env.container_id, &req.env.ifname)
+        {
+            tracing::warn!("rolling back the MAC spoof check: {e}");
+        }
     }
     result
 }
@@ -75,6 +80,12 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     }
     configure_port_vlans(s, ns, host_veth.index).await?;
     host.set_up(host_veth.index).await?;
+    if s.conf.macspoofchk {
+        let cont = ns.pod.require_link(&req.env.ifname).await?;
+        let mac = netlink::parse_mac(&cont.mac)
+            .ok_or_else(|| Error::Internal { msg: format!("{} has no usable MAC ({:?})", cont.name, cont.mac) })?;
+        netlink::nft::spoofchk::setup(&req.env.container_id, &req.env.ifname, &host_veth.name, &mac)?;
+    }
 
     let lease = if has_ipam(req) { Some(IpamLease::add(req)?) } else { None };
     let mut result = CniResult::default();

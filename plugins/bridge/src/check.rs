@@ -76,6 +76,9 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
             return Err(failed(format!("route to {} (table {table}) is missing", r.dst)));
         }
     }
+    if s.conf.macspoofchk && !netlink::nft::spoofchk::present(&req.env.container_id, ifname)? {
+        return Err(failed(format!("the MAC spoof check for {ifname} is missing")));
+    }
     if s.conf.ip_masq {
         let comment = netlink::nft::masq::comment(&req.conf.name, ifname, &req.env.container_id);
         let rules = netlink::nft::masq::comments()?.into_iter().filter(|c| *c == comment).count();

@@ -107,12 +107,6 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
             format!("{:?} must be \"iptables\" or \"nftables\"", conf.ip_masq_backend),
         ));
     }
-    if conf.macspoofchk {
-        return Err(Error::UnsupportedField {
-            field: "macspoofchk".into(),
-            msg: "is not supported by this build yet".into(),
-        });
-    }
     let mtu = match conf.mtu {
         0 => None,
         m if (68..=65535).contains(&m) => Some(m as u32),

@@ -25,5 +25,8 @@ pub async fn del(req: &Request, s: &Settings) -> Result<(), Error> {
         // Found by attachment, not address: works without the netns (plugins#810).
         netlink::nft::masq::teardown(&req.conf.name, &req.env.ifname, &req.env.container_id)?;
     }
+    if s.conf.macspoofchk {
+        netlink::nft::spoofchk::teardown(&req.env.container_id, &req.env.ifname)?;
+    }
     Ok(())
 }

@@ -10,9 +10,13 @@ const NFTA_DATA_VERDICT: u16 = 2;
 const NFT_REG_VERDICT: u32 = 0;
 const NFT_REG_1: u32 = 1;
 const NFT_META_NFPROTO: u32 = 15;
+const NFT_META_IIFNAME: u32 = 6;
+const NFT_PAYLOAD_LL_HEADER: u32 = 0;
 const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 pub const NFT_RETURN: i32 = -5;
 pub const NFT_GOTO: i32 = -4;
+pub const NFT_JUMP: i32 = -3;
+pub const NF_DROP: i32 = 0;
 pub const NFPROTO_IPV4: u8 = 2;
 pub const NFPROTO_IPV6: u8 = 10;
 
@@ -40,7 +44,23 @@ impl Exprs {
 
     /// Load `len` bytes at `offset` of the network header.
     pub fn network_header(self, offset: u32, len: u32) -> Exprs {
-        let d = Attrs::new().u32(1, NFT_REG_1).u32(2, NFT_PAYLOAD_NETWORK_HEADER).u32(3, offset).u32(4, len);
+        self.payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len)
+    }
+
+    /// `ether saddr == mac`.
+    pub fn ether_saddr(self, mac: &[u8]) -> Exprs {
+        self.payload(NFT_PAYLOAD_LL_HEADER, 6, 6).cmp(0, mac)
+    }
+
+    /// `iifname == name` (the kernel compares the NUL-padded IFNAMSIZ buffer).
+    pub fn iifname(self, name: &str) -> Exprs {
+        let mut padded = name.as_bytes().to_vec();
+        padded.resize(16, 0);
+        self.push("meta", Some(Attrs::new().u32(1, NFT_REG_1).u32(2, NFT_META_IIFNAME))).cmp(0, &padded)
+    }
+
+    fn payload(self, base: u32, offset: u32, len: u32) -> Exprs {
+        let d = Attrs::new().u32(1, NFT_REG_1).u32(2, base).u32(3, offset).u32(4, len);
         self.push("payload", Some(d))
     }
 

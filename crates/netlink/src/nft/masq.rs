@@ -6,9 +6,9 @@
 //! DEL without the netns or the address still removes them.
 
 use super::expr::{Exprs, NFPROTO_IPV4, NFPROTO_IPV6, NFT_GOTO, NFT_RETURN};
+use super::rules::{Rules, list_rules};
 use super::wire::{
-    Attrs, Change, NFT_MSG_DELRULE, NFT_MSG_GETRULE, NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWTABLE, NLM_F_APPEND,
-    NLM_F_CREATE, Nft, parse_attrs,
+    Attrs, Change, NFPROTO_INET, NFT_MSG_DELRULE, NFT_MSG_NEWCHAIN, NFT_MSG_NEWTABLE, NLM_F_CREATE, Nft,
 };
 use crate::Error;
 use ipnetwork::IpNetwork;
@@ -23,13 +23,7 @@ const COMMENT_MAX: usize = 128;
 const NF_INET_POST_ROUTING: u32 = 4;
 const NF_IP_PRI_NAT_SRC: u32 = 100;
 
-const NFTA_RULE_TABLE: u16 = 1;
-const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_HANDLE: u16 = 3;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_RULE_USERDATA: u16 = 7;
-/// libnftnl's userdata TLV type for a rule comment.
-const UDATA_RULE_COMMENT: u8 = 0;
+const RULES: Rules<'static> = Rules { table: TABLE };
 
 /// The first 16 hex digits of sha512, as the reference's `MustFormatHashWithPrefix(16, "", s)`.
 fn hash16(s: &str) -> String {
@@ -56,25 +50,6 @@ pub fn comment(network: &str, ifname: &str, id: &str) -> String {
     );
     c.truncate(COMMENT_MAX);
     c
-}
-
-fn rule_base(chain: &str) -> Attrs {
-    Attrs::new().str(NFTA_RULE_TABLE, TABLE).str(NFTA_RULE_CHAIN, chain)
-}
-
-fn new_rule(chain: &str, exprs: Exprs, comment: Option<&str>) -> Change {
-    let mut attrs = rule_base(chain).nested(NFTA_RULE_EXPRESSIONS, exprs.into_attrs());
-    if let Some(c) = comment {
-        let mut ud = vec![UDATA_RULE_COMMENT, (c.len() + 1) as u8];
-        ud.extend_from_slice(c.as_bytes());
-        ud.push(0);
-        attrs = attrs.bytes(NFTA_RULE_USERDATA, &ud);
-    }
-    Change { msg: NFT_MSG_NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND, attrs }
-}
-
-fn delete_rule(handle: u64) -> Change {
-    Change { msg: NFT_MSG_DELRULE, flags: 0, attrs: rule_base(CHAIN).u64(NFTA_RULE_HANDLE, handle) }
 }
 
 /// `saddr == ip && daddr != its subnet → masquerade`.
@@ -124,35 +99,7 @@ fn prefix_mask(prefix: u8, len: usize) -> Vec<u8> {
 
 /// Rules in `masq_checks`: (handle, comment).
 fn list(nft: &Nft) -> Result<Vec<(u64, String)>, Error> {
-    let replies = match nft.dump(NFT_MSG_GETRULE, &rule_base(CHAIN), "listing masquerade rules") {
-        Err(e) if e.is_not_found() => return Ok(Vec::new()),
-        other => other?,
-    };
-    let mut out = Vec::new();
-    for reply in replies {
-        let attrs = parse_attrs(&reply);
-        let field = |k: u16| attrs.iter().find(|(t, _)| *t == k).map(|(_, v)| *v);
-        if field(NFTA_RULE_CHAIN) != Some(b"masq_checks\0".as_slice()) {
-            continue;
-        }
-        let Some(handle) = field(NFTA_RULE_HANDLE).and_then(|h| h.try_into().ok()).map(u64::from_be_bytes) else {
-            continue;
-        };
-        out.push((handle, field(NFTA_RULE_USERDATA).map(read_comment).unwrap_or_default()));
-    }
-    Ok(out)
-}
-
-fn read_comment(mut ud: &[u8]) -> String {
-    while ud.len() >= 2 {
-        let (kind, len) = (ud[0], ud[1] as usize);
-        let Some(value) = ud.get(2..2 + len) else { break };
-        if kind == UDATA_RULE_COMMENT {
-            return String::from_utf8_lossy(value).trim_end_matches('\0').to_string();
-        }
-        ud = &ud[2 + len..];
-    }
-    String::new()
+    list_rules(nft, NFPROTO_INET, TABLE, CHAIN)
 }
 
 /// ADD: masquerade traffic from `ips` leaving their subnets, replacing any
@@ -175,14 +122,14 @@ pub fn setup(network: &str, ifname: &str, id: &str, ips: &[IpNetwork]) -> Result
                 .str(7, "nat"),
         },
         // Flush and refill postrouting, so its three rules exist exactly once.
-        Change { msg: NFT_MSG_DELRULE, flags: 0, attrs: rule_base(POSTROUTING) },
-        new_rule(POSTROUTING, multicast_return(false), None),
-        new_rule(POSTROUTING, multicast_return(true), None),
-        new_rule(POSTROUTING, Exprs::default().verdict(NFT_GOTO, Some(CHAIN)), None),
+        Change { msg: NFT_MSG_DELRULE, flags: 0, attrs: RULES.base(POSTROUTING) },
+        RULES.add(POSTROUTING, multicast_return(false), ""),
+        RULES.add(POSTROUTING, multicast_return(true), ""),
+        RULES.add(POSTROUTING, Exprs::default().verdict(NFT_GOTO, Some(CHAIN)), ""),
     ];
-    changes.extend(stale.into_iter().map(delete_rule));
-    changes.extend(ips.iter().map(|ip| new_rule(CHAIN, masq_rule(*ip), Some(&comment))));
-    nft.commit(&changes, "installing masquerade rules")
+    changes.extend(stale.into_iter().map(|h| RULES.delete(CHAIN, h)));
+    changes.extend(ips.iter().map(|ip| RULES.add(CHAIN, masq_rule(*ip), &comment)));
+    nft.commit(NFPROTO_INET, &changes, "installing masquerade rules")
 }
 
 /// DEL: remove this attachment's rules, whatever addresses they name.
@@ -190,8 +137,8 @@ pub fn teardown(network: &str, ifname: &str, id: &str) -> Result<(), Error> {
     let nft = Nft::open()?;
     let prefix = instance_hash(network, ifname, id);
     let doomed: Vec<Change> =
-        list(&nft)?.into_iter().filter(|(_, c)| c.starts_with(&prefix)).map(|(h, _)| delete_rule(h)).collect();
-    nft.commit(&doomed, "removing masquerade rules")
+        list(&nft)?.into_iter().filter(|(_, c)| c.starts_with(&prefix)).map(|(h, _)| RULES.delete(CHAIN, h)).collect();
+    nft.commit(NFPROTO_INET, &doomed, "removing masquerade rules")
 }
 
 /// GC: remove the network's rules whose attachment is not in `valid` (ifname, container ID).
@@ -202,10 +149,10 @@ pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
     let doomed: Vec<Change> = list(&nft)?
         .into_iter()
         .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
-        .map(|(h, _)| delete_rule(h))
+        .map(|(h, _)| RULES.delete(CHAIN, h))
         .collect();
     let n = doomed.len();
-    nft.commit(&doomed, "collecting masquerade rules")?;
+    nft.commit(NFPROTO_INET, &doomed, "collecting masquerade rules")?;
     Ok(n)
 }
 

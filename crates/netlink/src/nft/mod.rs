@@ -2,4 +2,6 @@
 
 mod expr;
 pub mod masq;
+mod rules;
+pub mod spoofchk;
 mod wire;

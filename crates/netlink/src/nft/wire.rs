@@ -6,9 +6,11 @@ use netlink_sys::{Socket, protocols::NETLINK_NETFILTER};
 
 pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
 pub const NFPROTO_INET: u8 = 1;
+pub const NFPROTO_BRIDGE: u8 = 7;
 
 pub const NFT_MSG_NEWTABLE: u16 = 0;
 pub const NFT_MSG_NEWCHAIN: u16 = 3;
+pub const NFT_MSG_DELCHAIN: u16 = 5;
 pub const NFT_MSG_NEWRULE: u16 = 6;
 pub const NFT_MSG_GETRULE: u16 = 7;
 pub const NFT_MSG_DELRULE: u16 = 8;
@@ -109,13 +111,12 @@ impl Nft {
         Ok(Nft { socket })
     }
 
-    /// Apply `changes` atomically, as one transaction.
-    pub fn commit(&self, changes: &[Change], op: &str) -> Result<(), Error> {
+    /// Apply `changes` to tables of `family` atomically, as one transaction.
+    pub fn commit(&self, family: u8, changes: &[Change], op: &str) -> Result<(), Error> {
         if changes.is_empty() {
             return Ok(());
         }
         let mut buf = Vec::new();
-        let family = NFPROTO_INET;
         message(&mut buf, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, 0, NFNL_SUBSYS_NFTABLES, &Attrs::new());
         for (i, c) in changes.iter().enumerate() {
             let kind = (NFNL_SUBSYS_NFTABLES << 8) | c.msg;
@@ -136,9 +137,9 @@ impl Nft {
     }
 
     /// Dump objects with `msg` (a GET), returning each reply's attributes.
-    pub fn dump(&self, msg: u16, attrs: &Attrs, op: &str) -> Result<Vec<Vec<u8>>, Error> {
+    pub fn dump(&self, family: u8, msg: u16, attrs: &Attrs, op: &str) -> Result<Vec<Vec<u8>>, Error> {
         let mut buf = Vec::new();
-        message(&mut buf, (NFNL_SUBSYS_NFTABLES << 8) | msg, NLM_F_REQUEST | NLM_F_DUMP, 1, NFPROTO_INET, 0, attrs);
+        message(&mut buf, (NFNL_SUBSYS_NFTABLES << 8) | msg, NLM_F_REQUEST | NLM_F_DUMP, 1, family, 0, attrs);
         self.send(&buf, op)?;
         let mut out = Vec::new();
         loop {
