@@ -24,7 +24,7 @@ pub use error::Error;
 pub use link::{BridgePort, BridgeSpec, Link, VethSpec, format_mac, parse_mac};
 pub use neigh::Neighbour;
 pub use netns::Netns;
-pub use pair::Sockets;
+pub use pair::{Sockets, with_pod};
 pub use route::{Route, TABLE_MAIN};
 pub use rule::Rule;
 pub use socket::{Netlink, block_on};

@@ -9,7 +9,6 @@ mod gateway;
 
 use cni::delegate::forward;
 use cni::{CniResult, Command, Error, Plugin, Request};
-use netlink::Sockets;
 
 struct Bridge;
 
@@ -25,10 +24,7 @@ impl Plugin for Bridge {
 
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let s = config::load(req)?;
-        netlink::block_on(async {
-            let ns = Sockets::open(&req.env.netns)?;
-            add::add(req, &s, &ns).await
-        })?
+        netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
     }
 
     fn del(&self, req: &Request) -> Result<(), Error> {
@@ -39,10 +35,7 @@ impl Plugin for Bridge {
     fn check(&self, req: &Request) -> Result<(), Error> {
         let s = config::load(req)?;
         let prev = req.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))?;
-        netlink::block_on(async {
-            let ns = Sockets::open(&req.env.netns)?;
-            check::check(req, &s, &ns, &prev).await
-        })?
+        netlink::with_pod(&req.env.netns, async |ns| check::check(req, &s, ns, &prev).await)
     }
 
     /// Masquerade rules of attachments the runtime no longer lists go, then IPAM collects.
