@@ -137,14 +137,11 @@ impl Netlink {
     }
 
     pub async fn links(&self) -> Result<Vec<Link>, Error> {
-        let replies = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "listing links").await?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
-                _ => None,
-            })
-            .collect())
+        self.dump_map(RouteNetlinkMessage::GetLink(LinkMessage::default()), "listing links", |m| match m {
+            RouteNetlinkMessage::NewLink(l) => Some(Link::from_message(l)),
+            _ => None,
+        })
+        .await
     }
 
     pub async fn link_by_alias(&self, alias: &str) -> Result<Option<Link>, Error> {

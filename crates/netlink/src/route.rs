@@ -131,15 +131,13 @@ impl Netlink {
     pub async fn routes(&self, v4: bool, table: Option<u32>) -> Result<Vec<Route>, Error> {
         let mut req = RouteMessage::default();
         req.header.address_family = if v4 { AddressFamily::Inet } else { AddressFamily::Inet6 };
-        let replies = self.dump(RouteNetlinkMessage::GetRoute(req), "listing routes").await?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRoute(r) => Some(Route::from_message(r)),
-                _ => None,
-            })
-            .filter(|r| table.is_none() || r.table == table)
-            .collect())
+        self.dump_map(RouteNetlinkMessage::GetRoute(req), "listing routes", |m| match m {
+            RouteNetlinkMessage::NewRoute(r) => {
+                Some(Route::from_message(r)).filter(|r| table.is_none() || r.table == table)
+            }
+            _ => None,
+        })
+        .await
     }
 }
 

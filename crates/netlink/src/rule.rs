@@ -80,13 +80,10 @@ impl Netlink {
     pub async fn rules(&self, v6: bool) -> Result<Vec<Rule>, Error> {
         let mut req = RuleMessage::default();
         req.header.family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
-        let replies = self.dump(RouteNetlinkMessage::GetRule(req), "listing rules").await?;
-        Ok(replies
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewRule(r) => Some(Rule::from_message(r)),
-                _ => None,
-            })
-            .collect())
+        self.dump_map(RouteNetlinkMessage::GetRule(req), "listing rules", |m| match m {
+            RouteNetlinkMessage::NewRule(r) => Some(Rule::from_message(r)),
+            _ => None,
+        })
+        .await
     }
 }

@@ -90,6 +90,16 @@ impl Netlink {
         self.request(msg, flags | NLM_F_ACK, op).await.map(|_| ())
     }
 
+    /// A dump, keeping the replies `pick` turns into values.
+    pub(crate) async fn dump_map<T>(
+        &self,
+        msg: RouteNetlinkMessage,
+        op: &str,
+        pick: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>, Error> {
+        Ok(self.dump(msg, op).await?.into_iter().filter_map(pick).collect())
+    }
+
     /// A dump, retried while the kernel reports it was interrupted by a change.
     pub(crate) async fn dump(&self, msg: RouteNetlinkMessage, op: &str) -> Result<Vec<RouteNetlinkMessage>, Error> {
         for _ in 0..DUMP_RETRIES {
