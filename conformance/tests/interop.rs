@@ -230,3 +230,15 @@ fn del_of_unknown_attachment_succeeds_in_shared_store() {
     s.theirs.del(&s.conf, "cid-keep", "eth0").assert_ok_silent();
     s.assert_empty();
 }
+
+/// The reference's legacy DEL deletes any file below the network directory
+/// whose trimmed content equals the container ID, and an IP is a valid
+/// container ID: our index files must never match, or our later DEL leaks.
+#[test]
+fn a_reference_del_by_an_ip_shaped_id_leaves_our_index_alone() {
+    let s = Shared::new("10.93.9.0/24");
+    let ip = s.add(&s.ours, "cid-a", "eth0");
+    s.theirs.del(&s.conf, &ip.to_string(), "eth0").assert_ok_silent();
+    s.ours.del(&s.conf, "cid-a", "eth0").assert_ok_silent();
+    s.assert_empty();
+}

@@ -71,8 +71,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
+/// The reference's DEL walks every file below the network directory, and
+/// its legacy fallback deletes any whose trimmed content equals the
+/// container ID. An IP is a valid container ID, so a bare list could match;
+/// the header (spaces, `#`) can never be a container ID.
+const INDEX_HEADER: &str = "# railcni attachment index\n";
+
 fn encode(ips: &[IpAddr]) -> String {
-    ips.iter().map(|ip| format!("{ip}\n")).collect()
+    INDEX_HEADER.to_string() + &ips.iter().map(|ip| format!("{ip}\n")).collect::<String>()
 }
 
 impl Store {
