@@ -238,7 +238,11 @@ fn del_of_unknown_attachment_succeeds_in_shared_store() {
 fn a_reference_del_by_an_ip_shaped_id_leaves_our_index_alone() {
     let s = Shared::new("10.93.9.0/24");
     let ip = s.add(&s.ours, "cid-a", "eth0");
+    // A second ADD moves the round-robin cursor on, so `last_reserved_ip.0`
+    // no longer equals the first address and only the index could match.
+    s.add(&s.ours, "cid-b", "eth0");
     s.theirs.del(&s.conf, &ip.to_string(), "eth0").assert_ok_silent();
     s.ours.del(&s.conf, "cid-a", "eth0").assert_ok_silent();
+    s.ours.del(&s.conf, "cid-b", "eth0").assert_ok_silent();
     s.assert_empty();
 }
