@@ -5,8 +5,14 @@
 //! `/usr/lib/cni` to run them against the reference plugins.
 
 pub mod bench;
+pub mod bench_bridge;
+pub mod bridge_lab;
+pub mod bridge_result;
 pub mod conf;
+pub mod driver;
 pub mod exec;
+pub mod kernel;
+pub mod netns;
 pub mod outcome;
 pub mod plugin;
 pub mod result;

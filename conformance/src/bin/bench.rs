@@ -1,5 +1,7 @@
 //! `bench ipam-scaling`: host-local ADD/DEL cost as the store grows, ours vs the
 //! reference, on a tmpfs store pre-populated in the reference on-disk format.
+//! `bench bridge`: bridge + host-local ADD/DEL, ours vs the reference
+//! (conformance::bench_bridge).
 //!
 //! CPU time (user+sys from wait4) is the number to trust; wall time on a shared
 //! 2-core box is reported but noisy.
@@ -356,12 +358,13 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ipam-scaling") => {}
+        Some("bridge") => return conformance::bench_bridge::main(&args[1..]),
         Some("-h" | "--help") => {
-            println!("{USAGE}");
+            println!("{USAGE}\n\n{}", conformance::bench_bridge::USAGE);
             return ExitCode::SUCCESS;
         }
         _ => {
-            eprintln!("{USAGE}");
+            eprintln!("{USAGE}\n\n{}", conformance::bench_bridge::USAGE);
             return ExitCode::from(2);
         }
     }

@@ -21,6 +21,7 @@ pub struct Link {
     pub kind: String,
     pub mac: String,
     pub mtu: u32,
+    pub txqueuelen: u32,
     pub master: Option<u32>,
     pub admin_up: bool,
     pub oper_up: bool,
@@ -51,6 +52,7 @@ impl Link {
                 LinkAttribute::IfName(n) => link.name = n,
                 LinkAttribute::Address(a) => link.mac = format_mac(&a),
                 LinkAttribute::Mtu(m) => link.mtu = m,
+                LinkAttribute::TxQueueLen(q) => link.txqueuelen = q,
                 LinkAttribute::Controller(m) => link.master = Some(m),
                 LinkAttribute::OperState(s) => link.oper_up = s == State::Up,
                 LinkAttribute::IfAlias(a) => link.alias = a,
@@ -85,6 +87,16 @@ pub fn format_mac(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
+/// A random unicast, locally administered MAC.
+pub fn random_mac() -> Result<Vec<u8>, Error> {
+    let mut mac = vec![0u8; 6];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut mac))
+        .map_err(|source| Error::Io { what: "reading /dev/urandom".into(), source })?;
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    Ok(mac)
+}
+
 /// Parse `aa:bb:cc:dd:ee:ff` (or with `-`), as Go's `net.ParseMAC` does for Ethernet.
 pub fn parse_mac(s: &str) -> Option<Vec<u8>> {
     let bytes: Vec<u8> =
@@ -100,6 +112,8 @@ pub struct VethSpec<'a> {
     pub peer_ns_fd: std::os::fd::RawFd,
     pub mtu: Option<u32>,
     pub peer_mac: Option<Vec<u8>>,
+    /// Transmit queue length of both ends (the reference bridge creates them with 0).
+    pub txqueuelen: Option<u32>,
 }
 
 /// Options for [`Netlink::ensure_bridge`].
@@ -109,6 +123,9 @@ pub struct BridgeSpec<'a> {
     pub mtu: Option<u32>,
     pub vlan_filtering: bool,
     pub promisc: bool,
+    /// Give a bridge we create a fixed MAC: an unpinned bridge takes the
+    /// lowest port MAC, which changes as pods come and go.
+    pub pin_mac: bool,
 }
 
 impl Netlink {
@@ -166,9 +183,15 @@ impl Netlink {
         if let Some(mac) = &spec.peer_mac {
             peer = peer.address(mac.clone());
         }
+        if let Some(len) = spec.txqueuelen {
+            peer = peer.txqueuelen(len);
+        }
         let mut veth = LinkVeth::new(spec.name, spec.peer).set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
         if let Some(mtu) = spec.mtu {
             veth = veth.mtu(mtu);
+        }
+        if let Some(len) = spec.txqueuelen {
+            veth = veth.txqueuelen(len);
         }
         self.add_link(veth.build(), &format!("creating veth {} with peer {}", spec.name, spec.peer)).await
     }
@@ -182,6 +205,11 @@ impl Netlink {
             let mut b = LinkBridge::new(spec.name);
             if let Some(mtu) = spec.mtu {
                 b = b.mtu(mtu);
+            }
+            if spec.pin_mac {
+                // Given at creation, the address is fixed from the first
+                // instant (NET_ADDR_SET): no port can change it in between.
+                b = b.address(random_mac()?);
             }
             match self.add_link(b.build(), &format!("creating bridge {}", spec.name)).await {
                 Err(e) if !e.is_exists() => return Err(e),
@@ -205,6 +233,15 @@ impl Netlink {
             self.set_link(vf, &format!("enabling VLAN filtering on {}", spec.name)).await?;
         }
         self.require_link(spec.name).await
+    }
+
+    /// Set a link's MAC to the one it has now, so that it stops following its ports.
+    pub async fn pin_mac(&self, name: &str) -> Result<(), Error> {
+        let link = self.require_link(name).await?;
+        match parse_mac(&link.mac) {
+            Some(mac) => self.set_mac(link.index, mac).await,
+            None => Ok(()),
+        }
     }
 
     pub async fn set_up(&self, index: u32) -> Result<(), Error> {

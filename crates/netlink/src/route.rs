@@ -5,7 +5,7 @@ use ipnetwork::IpNetwork;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteScope};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
 use rtnetlink::{RouteMessageBuilder, RouteNextHopBuilder};
 use std::net::IpAddr;
 
@@ -36,7 +36,8 @@ impl Route {
     fn message(&self) -> Result<RouteMessage, Error> {
         let bad =
             |e: &dyn std::fmt::Display| Error::Netlink { op: format!("building route {self:?}"), msg: e.to_string() };
-        let mut b = RouteMessageBuilder::<IpAddr>::new();
+        // RTPROT_BOOT, as iproute2 and the Go plugins leave it; the builder's default is static.
+        let mut b = RouteMessageBuilder::<IpAddr>::new().protocol(RouteProtocol::Boot);
         let dst =
             self.dst.unwrap_or_else(|| if self.v4() { "0.0.0.0/0".parse().unwrap() } else { "::/0".parse().unwrap() });
         b = b.destination_prefix(dst.network(), dst.prefix()).map_err(|e| bad(&e))?;

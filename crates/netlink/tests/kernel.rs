@@ -87,6 +87,7 @@ fn veth_peer_is_born_in_the_pod_and_joins_a_bridge() {
                 peer_ns_fd: ns.pod_ns.fd(),
                 mtu: Some(1400),
                 peer_mac: Some(mac),
+                txqueuelen: Some(0),
             };
             ns.host.add_veth(&spec).await.unwrap();
             let hv = ns.host.require_link("vethrcnl").await.unwrap();
@@ -97,6 +98,7 @@ fn veth_peer_is_born_in_the_pod_and_joins_a_bridge() {
             );
             assert!(ns.host.link_by_name("eth0").await.unwrap().is_none(), "the peer must not appear on the host");
             assert_eq!(cv.link, Some(hv.index), "the pod end points at its host peer");
+            assert_eq!((hv.txqueuelen, cv.txqueuelen), (0, 0));
 
             ns.host.set_master(hv.index, br.index).await.unwrap();
             ns.host.set_bridge_port(hv.index, true, true).await.unwrap();
@@ -124,7 +126,14 @@ fn a_link_that_never_comes_up_times_out() {
         block_on(async {
             let nl = Netlink::connect().unwrap();
             let here = Netns::current().unwrap();
-            let spec = VethSpec { name: "rcnla", peer: "rcnlb", peer_ns_fd: here.fd(), mtu: None, peer_mac: None };
+            let spec = VethSpec {
+                name: "rcnla",
+                peer: "rcnlb",
+                peer_ns_fd: here.fd(),
+                mtu: None,
+                peer_mac: None,
+                txqueuelen: None,
+            };
             nl.add_veth(&spec).await.unwrap();
             let a = nl.require_link("rcnla").await.unwrap();
             nl.set_up(a.index).await.unwrap();
@@ -144,7 +153,14 @@ fn addresses_routes_rules_and_neighbours() {
         block_on(async move {
             let nl = Netlink::connect().unwrap();
             let here = Netns::current().unwrap();
-            let spec = VethSpec { name: "rcnl0", peer: "rcnl1", peer_ns_fd: here.fd(), mtu: None, peer_mac: None };
+            let spec = VethSpec {
+                name: "rcnl0",
+                peer: "rcnl1",
+                peer_ns_fd: here.fd(),
+                mtu: None,
+                peer_mac: None,
+                txqueuelen: None,
+            };
             nl.add_veth(&spec).await.unwrap();
             let l0 = nl.require_link("rcnl0").await.unwrap();
             let l1 = nl.require_link("rcnl1").await.unwrap();

@@ -27,8 +27,14 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
             mtu: s.mtu,
             vlan_filtering: s.vlan_filtering(),
             promisc: s.conf.promisc_mode,
+            pin_mac: s.conf.is_gateway,
         })
         .await?;
+    // The bridge must not learn routes from router advertisements sent by pods.
+    match sysctl::set(&sysctl::iface("ipv6", &s.conf.bridge, "accept_ra"), "0") {
+        Err(e) if e.is_not_found() => {} // IPv6 is disabled on this node.
+        other => other?,
+    }
     let host_veth = create_veth(req, s, ns).await?;
     let result = plumb(req, s, ns, &bridge, &host_veth).await;
     if result.is_err() {
@@ -61,6 +67,7 @@ async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link, 
             peer_ns_fd: ns.pod_ns.fd(),
             mtu: s.mtu,
             peer_mac: s.mac.clone(),
+            txqueuelen: Some(0),
         };
         match ns.host.add_veth(&spec).await {
             Ok(()) => return Ok(ns.host.require_link(&name).await?),
@@ -105,7 +112,7 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     }
 
     let ifname = &req.env.ifname;
-    ns.in_pod(|| sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1"))??;
+    pod_sysctls(req, s, ns)?;
     if !s.conf.disable_container_interface {
         configure_iface(&ns.pod, &ns.pod_ns, &ns.home, ifname, 2, &result, Options { dad: s.conf.enabledad }).await?;
     }
@@ -170,4 +177,23 @@ fn add_default_routes(result: &mut CniResult) {
             result.routes.push(Route::new(dst.parse().expect("literal network"), Some(gw)));
         }
     }
+}
+
+/// With IPAM, `arp_notify` announces the address on link up, and
+/// `accept_dad` follows `enabledad` whatever the address family. L2 pods
+/// are left alone. Both as in the reference.
+fn pod_sysctls(req: &Request, s: &Settings, ns: &Sockets) -> Result<(), Error> {
+    if !has_ipam(req) {
+        return Ok(());
+    }
+    let ifname = &req.env.ifname;
+    let dad = if s.conf.enabledad { "1" } else { "0" };
+    ns.in_pod(|| -> Result<(), netlink::Error> {
+        sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1")?;
+        match sysctl::set(&sysctl::iface("ipv6", ifname, "accept_dad"), dad) {
+            Err(e) if e.is_not_found() => Ok(()), // IPv6 is disabled in the pod.
+            other => other,
+        }
+    })??;
+    Ok(())
 }

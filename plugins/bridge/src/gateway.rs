@@ -6,7 +6,6 @@ use ipnetwork::IpNetwork;
 use netlink::{Link, Sockets, sysctl};
 
 pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResult) -> Result<(), Error> {
-    let host = &ns.host;
     let mut forward = (false, false);
     for ip in &result.ips {
         let Some(gw) = ip.gateway else { continue };
@@ -17,11 +16,6 @@ pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResul
         } else {
             forward.1 = true;
         }
-    }
-    // A bridge takes the lowest MAC of its ports unless one is set: pin it,
-    // or the gateway's MAC changes as pods come and go and peers' ARP goes stale.
-    if let Some(mac) = netlink::parse_mac(&bridge.mac) {
-        host.set_mac(bridge.index, mac).await?;
     }
     if forward.0 {
         sysctl::set("net/ipv4/ip_forward", "1")?;
@@ -57,6 +51,10 @@ async fn ensure_address(s: &Settings, ns: &Sockets, bridge: &Link, want: IpNetwo
     }
     match ns.host.add_address(bridge.index, want, true).await {
         Err(e) if e.is_exists() => Ok(()),
-        other => Ok(other?),
+        Err(e) => Err(e.into()),
+        // Whoever adds the gateway pins the bridge MAC (read fresh, not the
+        // value from the start of this ADD), as the reference does: the
+        // pods' ARP entries for the gateway must not go stale.
+        Ok(()) => Ok(ns.host.pin_mac(&bridge.name).await?),
     }
 }
