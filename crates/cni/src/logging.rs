@@ -4,20 +4,22 @@
 use crate::config::NetConf;
 use std::fs::OpenOptions;
 use std::sync::Mutex;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 
-/// Set up logging once per process. `RAILCNI_LOG` (an env-filter) overrides `logLevel`.
+/// Set up logging once per process. `RAILCNI_LOG` (a level name) overrides `logLevel`.
+/// A plain level filter, not an env-filter: that one pulls in a regex engine,
+/// and every plugin process would pay for it in start-up time and memory.
 pub fn init(conf: &NetConf) {
-    let level = match conf.log_level.to_ascii_lowercase().as_str() {
-        "" => "warn",
-        "panic" | "fatal" | "error" => "error",
-        "warning" | "warn" => "warn",
-        "info" => "info",
-        "debug" => "debug",
-        _ => "trace",
+    let wanted = std::env::var("RAILCNI_LOG").unwrap_or_else(|_| conf.log_level.clone());
+    let level = match wanted.to_ascii_lowercase().as_str() {
+        "" | "warning" | "warn" => LevelFilter::WARN,
+        "panic" | "fatal" | "error" => LevelFilter::ERROR,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
+        "off" => LevelFilter::OFF,
+        _ => LevelFilter::TRACE,
     };
-    let filter = EnvFilter::try_from_env("RAILCNI_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_ansi(false);
     let file = (!conf.log_file.is_empty())
         .then(|| OpenOptions::new().create(true).append(true).open(&conf.log_file).ok())
         .flatten();
