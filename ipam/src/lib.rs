@@ -9,3 +9,9 @@ pub mod static_ipam;
 pub mod store;
 
 pub use error::Error;
+
+/// The IPAM plugins an interface plugin may run in-process (`cni::run_with`).
+pub static IN_PROCESS: [cni::inproc::InProcess; 2] = [
+    cni::inproc::InProcess { name: "host-local", plugin: &host_local::HostLocal },
+    cni::inproc::InProcess { name: "static", plugin: &static_ipam::Static },
+];

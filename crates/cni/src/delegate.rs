@@ -1,11 +1,13 @@
 //! IPAM delegation by exec (SPEC.md §4): the delegate gets the same stdin and
 //! env, with only `CNI_COMMAND` changed.
 
-use crate::Error;
+use crate::args::CniArgs;
 use crate::config::Request;
 use crate::env::Command;
 use crate::error::{ErrorJson, code};
+use crate::inproc;
 use crate::result::CniResult;
+use crate::{Error, Plugin};
 use serde_json::Value;
 use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
@@ -43,6 +45,10 @@ pub fn find(req: &Request, plugin: &str) -> Result<PathBuf, Error> {
 /// Run `plugin` with `command`. ADD returns the parsed result; other verbs `None`.
 pub fn exec(req: &Request, plugin: &str, command: Command) -> Result<Option<CniResult>, Error> {
     let path = find(req, plugin)?;
+    if let Some(linked) = inproc::lookup(plugin, &path) {
+        tracing::debug!(delegate = plugin, command = command.as_str(), "running the delegate in-process");
+        return run_in_process(req, linked, command);
+    }
     let output = run(&path, command, req)?;
     if !output.stderr.is_empty() {
         // The delegate's logs are ours too; keep them on stderr.
@@ -59,6 +65,28 @@ pub fn exec(req: &Request, plugin: &str, command: Command) -> Result<Option<CniR
     CniResult::parse(value, &req.conf.cni_version, "ipam result")
         .map(Some)
         .map_err(|e| Error::Internal { msg: format!("delegate {plugin:?} result: {}: {}", e.path, e.msg) })
+}
+
+/// What exec'ing the railcni binary would do, without the exec: the
+/// delegate's own `CNI_ARGS` rules, and its result as printed and read back
+/// in the config's version (0.2.0 keeps one address per family).
+fn run_in_process(req: &Request, plugin: &dyn Plugin, command: Command) -> Result<Option<CniResult>, Error> {
+    let mut sub = req.clone();
+    sub.env.command = command;
+    sub.args = CniArgs::parse(&req.env.args, plugin.known_args())?;
+    match command {
+        Command::Add => {
+            let printed = plugin.add(&sub)?.to_json(&req.conf.cni_version);
+            CniResult::parse(printed, &req.conf.cni_version, "ipam result")
+                .map(Some)
+                .map_err(|e| Error::Internal { msg: format!("in-process IPAM result: {}: {}", e.path, e.msg) })
+        }
+        Command::Del => plugin.del(&sub).map(|_| None),
+        Command::Check => plugin.check(&sub).map(|_| None),
+        Command::Gc => plugin.gc(&sub).map(|_| None),
+        Command::Status => plugin.status(&sub).map(|_| None),
+        Command::Version => Ok(None),
+    }
 }
 
 /// An error object from the delegate's stdout, or one built from its stderr,

@@ -5,6 +5,7 @@
 use crate::args::CniArgs;
 use crate::config::{self, Request};
 use crate::env::{Command, Env, validate_id};
+use crate::inproc::{self, InProcess};
 use crate::result::CniResult;
 use crate::version::{self, Version};
 use crate::{Error, logging};
@@ -39,6 +40,7 @@ pub trait Plugin {
 
 /// Run the plugin for this process's env and stdin; print the result or the error JSON.
 pub fn run(plugin: &dyn Plugin) -> ExitCode {
+    inproc::keep_marker();
     install_panic_hook();
     let mut version = version::CURRENT.to_string();
     match dispatch(plugin, &mut version) {
@@ -50,6 +52,13 @@ pub fn run(plugin: &dyn Plugin) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// [`run`], for a plugin that links the code of delegates it may run
+/// in-process (see [`inproc`]).
+pub fn run_with(plugin: &dyn Plugin, delegates: &'static [InProcess]) -> ExitCode {
+    inproc::register(delegates);
+    run(plugin)
 }
 
 /// Returns what to print on success. `version` is updated once the config's

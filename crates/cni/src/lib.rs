@@ -10,13 +10,14 @@ pub mod env;
 pub mod error;
 pub mod gc;
 pub mod gojson;
+pub mod inproc;
 mod logging;
 pub mod net;
 pub mod result;
 pub mod version;
 
 pub use config::Request;
-pub use dispatch::{Plugin, run};
+pub use dispatch::{Plugin, run, run_with};
 pub use env::Command;
 pub use error::{Error, ErrorJson, code};
 pub use result::{CniResult, Dns, Interface, IpConfig, Route};

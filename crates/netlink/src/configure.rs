@@ -2,7 +2,7 @@
 //! routes. Every plugin uses this one step, as the reference plugins use
 //! `ipam.ConfigureIface`.
 
-use crate::{Error, Netlink, Netns, Route, sysctl};
+use crate::{Error, Link, Netlink, Netns, Route, sysctl};
 use cni::CniResult;
 use std::net::IpAddr;
 
@@ -14,17 +14,17 @@ pub struct Options {
     pub dad: bool,
 }
 
-/// Configure `ifname` (at `index` in `result.interfaces`) in the pod namespace `pod_ns`.
+/// Configure `link` (at `index` in `result.interfaces`) in the pod namespace `pod_ns`.
 pub async fn configure_iface(
     pod: &Netlink,
     pod_ns: &Netns,
     home: &Netns,
-    ifname: &str,
+    link: &Link,
     index: usize,
     result: &CniResult,
     opts: Options,
 ) -> Result<(), Error> {
-    let link = pod.require_link(ifname).await?;
+    let ifname = link.name.as_str();
     let mine: Vec<_> = result.ips.iter().filter(|ip| ip.interface == Some(index)).collect();
     if mine.iter().any(|ip| ip.address.is_ipv6()) {
         // IPv6 must be on, and addresses must survive a link flap.

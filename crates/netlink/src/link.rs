@@ -232,7 +232,8 @@ impl Netlink {
             let vf = LinkBridge::new(spec.name).vlan_filtering(true).index(link.index).build();
             self.set_link(vf, &format!("enabling VLAN filtering on {}", spec.name)).await?;
         }
-        self.require_link(spec.name).await
+        // What was just set, without another round trip.
+        Ok(Link { admin_up: true, promisc: link.promisc || spec.promisc, ..link })
     }
 
     /// Set a link's MAC to the one it has now, so that it stops following its ports.
@@ -250,6 +251,12 @@ impl Netlink {
 
     pub async fn set_down(&self, index: u32) -> Result<(), Error> {
         self.set_link(LinkUnspec::new_with_index(index).down().build(), &format!("setting link #{index} down")).await
+    }
+
+    /// Attach to `master` and bring up, in one message.
+    pub async fn set_master_up(&self, index: u32, master: u32) -> Result<(), Error> {
+        let msg = LinkUnspec::new_with_index(index).controller(master).up().build();
+        self.set_link(msg, &format!("attaching link #{index} to #{master} and setting it up")).await
     }
 
     pub async fn set_master(&self, index: u32, master: u32) -> Result<(), Error> {

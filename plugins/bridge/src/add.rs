@@ -35,7 +35,9 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
         Err(e) if e.is_not_found() => {} // IPv6 is disabled on this node.
         other => other?,
     }
+    tracing::debug!(bridge = %bridge.name, "bridge ready");
     let host_veth = create_veth(req, s, ns).await?;
+    tracing::debug!(host = %host_veth.name, "veth pair created");
     let result = plumb(req, s, ns, &bridge, &host_veth).await;
     if result.is_err() {
         // Deleting one end removes both; the IPAM lease was already released in `plumb`.
@@ -81,20 +83,22 @@ async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link, 
 
 async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_veth: &Link) -> Result<CniResult, Error> {
     let host = &ns.host;
-    host.set_master(host_veth.index, bridge.index).await?;
+    // The pod end, read once: its MAC is fixed from creation.
+    let cont = ns.pod.require_link(&req.env.ifname).await?;
+    // The pod end is still down, so nothing flows before the port options below.
+    host.set_master_up(host_veth.index, bridge.index).await?;
     if s.conf.hairpin_mode || s.conf.port_isolation {
         host.set_bridge_port(host_veth.index, s.conf.hairpin_mode, s.conf.port_isolation).await?;
     }
     configure_port_vlans(s, ns, host_veth.index).await?;
-    host.set_up(host_veth.index).await?;
     if s.conf.macspoofchk {
-        let cont = ns.pod.require_link(&req.env.ifname).await?;
         let mac = netlink::parse_mac(&cont.mac)
             .ok_or_else(|| Error::Internal { msg: format!("{} has no usable MAC ({:?})", cont.name, cont.mac) })?;
         netlink::nft::spoofchk::setup(&req.env.container_id, &req.env.ifname, &host_veth.name, &mac)?;
     }
 
     let lease = if has_ipam(req) { Some(IpamLease::add(req)?) } else { None };
+    tracing::debug!("IPAM done");
     let mut result = CniResult::default();
     if let Some(lease) = &lease {
         result.ips = lease.result.ips.clone();
@@ -114,8 +118,9 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     let ifname = &req.env.ifname;
     pod_sysctls(req, s, ns)?;
     if !s.conf.disable_container_interface {
-        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, ifname, 2, &result, Options { dad: s.conf.enabledad }).await?;
+        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, &cont, 2, &result, Options { dad: s.conf.enabledad }).await?;
     }
+    tracing::debug!("pod interface configured");
     if s.conf.is_gateway {
         crate::gateway::ensure(s, ns, bridge, &result).await?;
     }
@@ -123,13 +128,14 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
         let ips: Vec<_> = result.ips.iter().map(|ip| ip.address).collect();
         netlink::nft::masq::setup(&req.conf.name, ifname, &req.env.container_id, &ips)?;
     }
-    if !s.conf.disable_container_interface {
-        host.wait_oper_up(host_veth.index, PORT_UP_TIMEOUT).await?;
-    }
-
+    let host_veth = if s.conf.disable_container_interface {
+        host_veth.clone()
+    } else {
+        host.wait_oper_up(host_veth.index, PORT_UP_TIMEOUT).await?
+    };
+    tracing::debug!("host port up");
+    // Read last: a bridge without a fixed MAC takes its ports' lowest MAC.
     let bridge = host.require_link(&s.conf.bridge).await?;
-    let host_veth = host.link_by_index(host_veth.index).await?.unwrap_or_else(|| host_veth.clone());
-    let cont = ns.pod.require_link(ifname).await?;
     result.interfaces = vec![
         Interface { name: bridge.name, mac: Some(bridge.mac), ..Interface::default() },
         Interface { name: host_veth.name, mac: Some(host_veth.mac), ..Interface::default() },

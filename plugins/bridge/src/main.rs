@@ -68,5 +68,5 @@ fn veth_name(container_id: &str, ifname: &str, attempt: u32) -> String {
 }
 
 fn main() -> std::process::ExitCode {
-    cni::run(&Bridge)
+    cni::run_with(&Bridge, &ipam::IN_PROCESS)
 }
