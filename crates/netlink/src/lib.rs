@@ -7,9 +7,11 @@
 //! lifetime, so no `.await` ever runs with the thread inside the pod.
 
 mod addr;
+pub mod attach;
 pub mod configure;
 mod error;
 mod link;
+pub mod macvlan;
 mod neigh;
 mod netns;
 pub mod nft;
@@ -21,7 +23,7 @@ pub mod sysctl;
 
 pub use addr::Addr;
 pub use error::Error;
-pub use link::{BridgePort, BridgeSpec, Link, VethSpec, format_mac, parse_mac};
+pub use link::{BridgePort, BridgeSpec, Link, VethSpec, format_mac, parse_mac, random_mac};
 pub use neigh::Neighbour;
 pub use netns::Netns;
 pub use pair::{Sockets, with_pod};

@@ -6,8 +6,8 @@ use crate::{Error, Netlink};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoPortData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage, State,
+    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoMacVlan, InfoPortData, InfoVeth, LinkAttribute, LinkFlags,
+    LinkInfo, LinkMessage, State,
 };
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::time::Duration;
@@ -30,6 +30,8 @@ pub struct Link {
     /// IFLA_LINK: a veth's peer index, a macvlan's parent.
     pub link: Option<u32>,
     pub bridge_port: BridgePort,
+    /// macvlan mode (`bridge`, `private`, …), for macvlan links.
+    pub macvlan_mode: Option<String>,
 }
 
 /// Bridge port attributes, read from IFLA_INFO_PORT_DATA.
@@ -69,6 +71,13 @@ fn read_info(link: &mut Link, infos: Vec<LinkInfo>) {
     for info in infos {
         match info {
             LinkInfo::Kind(kind) => link.kind = kind.to_string(),
+            LinkInfo::Data(InfoData::MacVlan(attrs)) => {
+                for a in attrs {
+                    if let InfoMacVlan::Mode(m) = a {
+                        link.macvlan_mode = Some(crate::macvlan::mode_name(m).to_string());
+                    }
+                }
+            }
             LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
                 for a in attrs {
                     match a {

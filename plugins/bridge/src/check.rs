@@ -3,7 +3,7 @@
 use crate::config::Settings;
 use cni::delegate::{forward, has_ipam};
 use cni::{CniResult, Command, Error, Request, code};
-use netlink::{Sockets, TABLE_MAIN};
+use netlink::Sockets;
 
 fn failed(msg: String) -> Error {
     Error::plugin(code::CHECK_FAILED, msg)
@@ -60,22 +60,7 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
     if !s.conf.disable_container_interface && !cont.admin_up {
         return Err(failed(format!("{ifname} is down")));
     }
-    let addrs = ns.pod.addresses(Some(cont.index)).await?;
-    for ip in prev.ips.iter().filter(|ip| ip.interface == Some(idx)) {
-        if !addrs.iter().any(|a| a.cidr == ip.address) {
-            return Err(failed(format!("address {} is missing from {ifname}", ip.address)));
-        }
-    }
-    for r in &prev.routes {
-        let table = r.table.unwrap_or(TABLE_MAIN);
-        let present = ns.pod.routes(r.dst.is_ipv4(), Some(table)).await?.iter().any(|k| {
-            k.dst.map(|d| (d.network(), d.prefix())) == Some((r.dst.network(), r.dst.prefix()))
-                && (r.gw.is_none() || k.gw == r.gw || k.nexthops.iter().any(|(g, _)| Some(*g) == r.gw))
-        });
-        if !present {
-            return Err(failed(format!("route to {} (table {table}) is missing", r.dst)));
-        }
-    }
+    netlink::attach::check_addresses_and_routes(&ns.pod, &cont, idx, prev).await?;
     if s.conf.macspoofchk && !netlink::nft::spoofchk::present(&req.env.container_id, ifname)? {
         return Err(failed(format!("the MAC spoof check for {ifname} is missing")));
     }

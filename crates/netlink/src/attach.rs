@@ -1,0 +1,184 @@
+//! The steps every "one link in the pod" plugin (macvlan, ipvlan, vlan)
+//! shares, written once: the name check, creation under a temporary name and
+//! renaming in the pod, IPAM, addresses and routes, the one-interface result,
+//! DEL, and the common part of CHECK.
+
+use crate::configure::{Options, configure_iface};
+use crate::{Link, Netlink, Sockets, TABLE_MAIN, random_mac, sysctl};
+use cni::delegate::{IpamLease, forward, has_ipam};
+use cni::{CniResult, Command, Error, Interface, Request, code};
+
+/// ADD refuses an interface name already taken in the pod (SPEC: ADD).
+pub async fn ensure_free(req: &Request, ns: &Sockets) -> Result<(), Error> {
+    let ifname = &req.env.ifname;
+    if ns.pod.link_by_name(ifname).await?.is_some() {
+        return Err(Error::plugin(
+            code::INTERFACE_EXISTS,
+            format!("CNI_IFNAME: interface {ifname} already exists in {}", req.env.netns),
+        ));
+    }
+    Ok(())
+}
+
+/// Create a link with `creator` under a random temporary name (the kernel
+/// may check names in the creating namespace), find it in the pod and name
+/// it `CNI_IFNAME` there. `create` gets the temporary name.
+pub async fn create_in_pod(
+    req: &Request,
+    ns: &Sockets,
+    create: impl AsyncFn(&str) -> Result<(), crate::Error>,
+) -> Result<Link, Error> {
+    for _ in 0..10 {
+        let hex: String = random_mac()?.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = format!("rc{hex}");
+        match create(&tmp).await {
+            Ok(()) => {
+                let link = ns.pod.require_link(&tmp).await?;
+                if let Err(e) = ns.pod.set_name(link.index, &req.env.ifname).await {
+                    let _ = ns.pod.delete_link(link.index).await;
+                    return Err(e.into());
+                }
+                return Ok(Link { name: req.env.ifname.clone(), ..link });
+            }
+            Err(e) if e.is_exists() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::Internal { msg: "could not find a free temporary link name after 10 tries".into() })
+}
+
+/// IPAM, sysctls, addresses, routes and link up for `link`, and the result
+/// with `link` as its only interface. The caller deletes `link` if this fails.
+pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
+    let lease = if has_ipam(req) { Some(IpamLease::add(req)?) } else { None };
+    let mut result = CniResult::default();
+    if let Some(lease) = &lease {
+        result.ips = lease.result.ips.clone();
+        result.routes = lease.result.routes.clone();
+        result.dns = lease.result.dns.clone();
+    }
+    for ip in &mut result.ips {
+        ip.interface = Some(0);
+    }
+    // The reference drops IPAM's DNS here; railcni lets config `dns` override it, as bridge does.
+    if !req.conf.dns.is_empty() {
+        result.dns = req.conf.dns.clone();
+    }
+    let ifname = &link.name;
+    ns.in_pod(|| -> Result<(), crate::Error> {
+        sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1")?;
+        match sysctl::set(&sysctl::iface("ipv6", ifname, "ndisc_notify"), "1") {
+            Err(e) if e.is_not_found() => Ok(()), // IPv6 is disabled in the pod.
+            other => other,
+        }
+    })??;
+    if lease.is_some() {
+        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, 0, &result, Options::default()).await?;
+    } else {
+        ns.pod.set_up(link.index).await?;
+    }
+    result.interfaces = vec![Interface {
+        name: link.name.clone(),
+        mac: Some(link.mac.clone()),
+        sandbox: Some(req.env.netns.clone()),
+        ..Interface::default()
+    }];
+    if let Some(lease) = lease {
+        lease.keep();
+    }
+    Ok(result)
+}
+
+/// ADD's tail: [`configure`], deleting `link` again if that fails.
+pub async fn configure_or_remove(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
+    let result = configure(req, ns, link).await;
+    if result.is_err()
+        && let Err(e) = ns.pod.delete_link(link.index).await
+    {
+        tracing::warn!("rolling back {}: {e}", link.name);
+    }
+    result
+}
+
+/// DEL: release IPAM, then delete the pod's link. A missing netns or link is
+/// success, and nothing here needs the master.
+pub async fn del(req: &Request) -> Result<(), Error> {
+    forward(req, Command::Del)?;
+    if req.env.netns.is_empty() {
+        return Ok(());
+    }
+    match Sockets::open(&req.env.netns) {
+        Ok(ns) => {
+            if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
+                ns.pod.delete_link(link.index).await?;
+            }
+            Ok(())
+        }
+        // The runtime may have removed the netns already; the link went with it.
+        Err(crate::Error::Netns { path, why }) => {
+            tracing::info!("DEL: netns {path} is gone ({why})");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn check_failed(msg: String) -> Error {
+    Error::plugin(code::CHECK_FAILED, msg)
+}
+
+/// CHECK's common part: IPAM's CHECK, then the pod's link of `kind` with the
+/// MAC, state, addresses and routes of `prev`. Returns the link for the
+/// plugin's own checks.
+pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) -> Result<Link, Error> {
+    if has_ipam(req) {
+        forward(req, Command::Check)?;
+    }
+    let ifname = &req.env.ifname;
+    let idx = prev
+        .interfaces
+        .iter()
+        .position(|i| &i.name == ifname && i.sandbox.as_deref() == Some(req.env.netns.as_str()))
+        .ok_or_else(|| {
+            Error::config("prevResult.interfaces", format!("no interface {ifname} in sandbox {}", req.env.netns))
+        })?;
+    let link = ns
+        .pod
+        .link_by_name(ifname)
+        .await?
+        .ok_or_else(|| check_failed(format!("interface {ifname} is missing from the pod")))?;
+    if link.kind != kind {
+        return Err(check_failed(format!("{ifname} is a {:?} link, not {kind}", link.kind)));
+    }
+    if let Some(mac) = &prev.interfaces[idx].mac
+        && !mac.eq_ignore_ascii_case(&link.mac)
+    {
+        return Err(check_failed(format!("{ifname} has MAC {}, prevResult says {mac}", link.mac)));
+    }
+    if !link.admin_up {
+        return Err(check_failed(format!("{ifname} is down")));
+    }
+    check_addresses_and_routes(&ns.pod, &link, idx, prev).await?;
+    Ok(link)
+}
+
+/// The addresses of `prev` on interface `idx` are on `link`, and its routes are in their tables.
+pub async fn check_addresses_and_routes(pod: &Netlink, link: &Link, idx: usize, prev: &CniResult) -> Result<(), Error> {
+    let addrs = pod.addresses(Some(link.index)).await?;
+    for ip in prev.ips.iter().filter(|ip| ip.interface == Some(idx)) {
+        if !addrs.iter().any(|a| a.cidr == ip.address) {
+            return Err(check_failed(format!("address {} is missing from {}", ip.address, link.name)));
+        }
+    }
+    for r in &prev.routes {
+        let table = r.table.unwrap_or(TABLE_MAIN);
+        let present = pod.routes(r.dst.is_ipv4(), Some(table)).await?.iter().any(|k| {
+            k.dst.map(|d| (d.network(), d.prefix())) == Some((r.dst.network(), r.dst.prefix()))
+                && (r.gw.is_none() || k.gw == r.gw || k.nexthops.iter().any(|(g, _)| Some(*g) == r.gw))
+        });
+        if !present {
+            return Err(check_failed(format!("route to {} (table {table}) is missing", r.dst)));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! ADD: a macvlan on the master, born in the pod under a temporary name and
+//! renamed there (so no name can clash on the host), then IPAM and routes.
+
+use crate::config::Settings;
+use cni::{CniResult, Error, Request};
+use netlink::macvlan::MacvlanSpec;
+use netlink::{Link, Netlink, Sockets, attach};
+
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
+    attach::ensure_free(req, ns).await?;
+    // With linkInContainer the master lives in the pod, and so does the socket that creates the link.
+    let creator = if s.link_in_container { &ns.pod } else { &ns.host };
+    let master = find_master(creator, s).await?;
+    if let Some(mtu) = s.mtu
+        && mtu > master.mtu
+    {
+        return Err(Error::config("mtu", format!("{mtu} is larger than master {}'s MTU {}", master.name, master.mtu)));
+    }
+    let link = attach::create_in_pod(req, ns, async |tmp| {
+        let spec = MacvlanSpec {
+            name: tmp,
+            parent: master.index,
+            mode: s.mode,
+            ns_fd: (!s.link_in_container).then(|| ns.pod_ns.fd()),
+            mtu: s.mtu,
+            mac: s.mac.clone(),
+            bc_queue_len: s.bc_queue_len,
+        };
+        creator.add_macvlan(&spec).await
+    })
+    .await?;
+    attach::configure_or_remove(req, ns, &link).await
+}
+
+/// `master`, or the interface of the default route when unset.
+async fn find_master(nl: &Netlink, s: &Settings) -> Result<Link, Error> {
+    if s.master.is_empty() {
+        return nl
+            .default_route_link()
+            .await?
+            .ok_or_else(|| Error::config("master", "not set, and there is no default route to take it from"));
+    }
+    nl.link_by_name(&s.master).await?.ok_or_else(|| Error::config("master", format!("link {} not found", s.master)))
+}

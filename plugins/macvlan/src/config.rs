@@ -1,0 +1,74 @@
+//! macvlan's configuration: the reference keys and defaults, validated once.
+
+use cni::{Error, Request};
+use netlink::macvlan::{Mode as MacVlanMode, parse_mode};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Config {
+    master: String,
+    mode: String,
+    mtu: i64,
+    mac: String,
+    #[serde(rename = "linkInContainer")]
+    link_in_container: bool,
+    bcqueuelen: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    /// Empty: the interface of the default route.
+    pub master: String,
+    pub mode: MacVlanMode,
+    pub mtu: Option<u32>,
+    pub mac: Option<Vec<u8>>,
+    pub link_in_container: bool,
+    pub bc_queue_len: Option<u32>,
+}
+
+pub fn load(req: &Request) -> Result<Settings, Error> {
+    let c: Config = req.decode()?;
+    let mode_name = if c.mode.is_empty() { "bridge" } else { c.mode.as_str() };
+    let mode = parse_mode(mode_name)
+        .ok_or_else(|| Error::config("mode", format!("{mode_name:?} must be bridge, private, vepa or passthru")))?;
+    if !c.master.is_empty() {
+        cni::env::validate_ifname(&c.master).map_err(|m| Error::config("master", m))?;
+    }
+    let mtu = match c.mtu {
+        0 => None,
+        m if (68..=65535).contains(&m) => Some(m as u32),
+        m => return Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the master's)"))),
+    };
+    let bc_queue_len = match c.bcqueuelen {
+        None => None,
+        Some(q) => Some(u32::try_from(q).map_err(|_| Error::config("bcqueuelen", format!("{q} is not a uint32")))?),
+    };
+    Ok(Settings {
+        master: c.master,
+        mode,
+        mtu,
+        mac: mac(req, &c.mac)?,
+        link_in_container: c.link_in_container,
+        bc_queue_len,
+    })
+}
+
+/// The reference macvlan's precedence: `runtimeConfig.mac` over `CNI_ARGS
+/// MAC` over the config's `mac`.
+fn mac(req: &Request, conf_mac: &str) -> Result<Option<Vec<u8>>, Error> {
+    let chosen = req
+        .conf
+        .runtime_config
+        .mac
+        .clone()
+        .map(|m| (m, "runtimeConfig.mac"))
+        .or_else(|| req.args.get("MAC").map(|m| (m.to_string(), "CNI_ARGS MAC")))
+        .or_else(|| (!conf_mac.is_empty()).then(|| (conf_mac.to_string(), "mac")));
+    match chosen {
+        None => Ok(None),
+        Some((raw, field)) => netlink::parse_mac(&raw)
+            .map(Some)
+            .ok_or_else(|| Error::config(field, format!("{raw:?} is not a MAC address"))),
+    }
+}
