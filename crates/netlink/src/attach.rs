@@ -20,31 +20,25 @@ pub async fn ensure_free(req: &Request, ns: &Sockets) -> Result<(), Error> {
     Ok(())
 }
 
-/// Create a link with `creator` under a random temporary name (the kernel
-/// may check names in the creating namespace), find it in the pod and name
-/// it `CNI_IFNAME` there. `create` gets the temporary name.
+/// Create a link under a random temporary name (the kernel may check names
+/// in the creating namespace), find it in the pod and name it `CNI_IFNAME`
+/// there. `create` gets the temporary name and maps its own errors: with 48
+/// random bits a name clash is not worth a retry, so EEXIST means what the
+/// plugin says it means (a VLAN id in use, say).
 pub async fn create_in_pod(
     req: &Request,
     ns: &Sockets,
-    create: impl AsyncFn(&str) -> Result<(), crate::Error>,
+    create: impl AsyncFn(&str) -> Result<(), Error>,
 ) -> Result<Link, Error> {
-    for _ in 0..10 {
-        let hex: String = random_mac()?.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = format!("rc{hex}");
-        match create(&tmp).await {
-            Ok(()) => {
-                let link = ns.pod.require_link(&tmp).await?;
-                if let Err(e) = ns.pod.set_name(link.index, &req.env.ifname).await {
-                    let _ = ns.pod.delete_link(link.index).await;
-                    return Err(e.into());
-                }
-                return Ok(Link { name: req.env.ifname.clone(), ..link });
-            }
-            Err(e) if e.is_exists() => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let hex: String = random_mac()?.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = format!("rc{hex}");
+    create(&tmp).await?;
+    let link = ns.pod.require_link(&tmp).await?;
+    if let Err(e) = ns.pod.set_name(link.index, &req.env.ifname).await {
+        let _ = ns.pod.delete_link(link.index).await;
+        return Err(e.into());
     }
-    Err(Error::Internal { msg: "could not find a free temporary link name after 10 tries".into() })
+    Ok(Link { name: req.env.ifname.clone(), ..link })
 }
 
 /// IPAM, sysctls, addresses, routes and link up for `link`, and the result

@@ -20,6 +20,7 @@ mod route;
 mod rule;
 mod socket;
 pub mod sysctl;
+pub mod vlan;
 
 pub use addr::Addr;
 pub use error::Error;

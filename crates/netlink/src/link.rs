@@ -6,8 +6,8 @@ use crate::{Error, Netlink};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoMacVlan, InfoPortData, InfoVeth, LinkAttribute, LinkFlags,
-    LinkInfo, LinkMessage, State,
+    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoMacVlan, InfoPortData, InfoVeth, InfoVlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage, State,
 };
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::time::Duration;
@@ -32,6 +32,8 @@ pub struct Link {
     pub bridge_port: BridgePort,
     /// macvlan mode (`bridge`, `private`, …), for macvlan links.
     pub macvlan_mode: Option<String>,
+    /// VLAN id and protocol (`802.1q`/`802.1ad`), for VLAN links.
+    pub vlan: Option<(u16, String)>,
 }
 
 /// Bridge port attributes, read from IFLA_INFO_PORT_DATA.
@@ -71,6 +73,17 @@ fn read_info(link: &mut Link, infos: Vec<LinkInfo>) {
     for info in infos {
         match info {
             LinkInfo::Kind(kind) => link.kind = kind.to_string(),
+            LinkInfo::Data(InfoData::Vlan(attrs)) => {
+                let mut vlan = (0, "802.1q".to_string());
+                for a in attrs {
+                    match a {
+                        InfoVlan::Id(id) => vlan.0 = id,
+                        InfoVlan::Protocol(p) => vlan.1 = crate::vlan::protocol_name(p).to_string(),
+                        _ => {}
+                    }
+                }
+                link.vlan = Some(vlan);
+            }
             LinkInfo::Data(InfoData::MacVlan(attrs)) => {
                 for a in attrs {
                     if let InfoMacVlan::Mode(m) = a {

@@ -26,7 +26,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
             mac: s.mac.clone(),
             bc_queue_len: s.bc_queue_len,
         };
-        creator.add_macvlan(&spec).await
+        Ok(creator.add_macvlan(&spec).await?)
     })
     .await?;
     attach::configure_or_remove(req, ns, &link).await
