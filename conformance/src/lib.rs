@@ -6,12 +6,14 @@
 
 pub mod bench;
 pub mod bench_bridge;
+pub mod bench_macvlan;
 pub mod bridge_lab;
 pub mod bridge_result;
 pub mod conf;
 pub mod driver;
 pub mod exec;
 pub mod kernel;
+pub mod macvlan_lab;
 pub mod netns;
 pub mod outcome;
 pub mod plugin;

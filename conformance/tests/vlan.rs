@@ -57,7 +57,9 @@ fn write_nets(lab: &Lab, extra: Value, subnet: Option<&str>) {
 }
 
 fn drive(lab: &Lab, verb: &'static str, pod: usize, net: &str) -> conformance::driver::DriverOut {
-    let call = conformance::driver::Call::new(verb, net, &lab.pod(pod).path_str()).container_id(&lab.cid(pod)).lib(Lib::Libcni);
+    let call = conformance::driver::Call::new(verb, net, &lab.pod(pod).path_str())
+        .container_id(&lab.cid(pod))
+        .lib(Lib::Libcni);
     lab.drive(&call)
 }
 
@@ -141,7 +143,9 @@ fn bad_input_leaves_nothing() {
         conf["cniVersion"] = json!(V);
         conf["name"] = json!(lab.net);
         let inv = Invocation::add().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &pod).stdin_json(&conf);
-        lab.exec_plugin(&Plugin::ours("vlan"), &inv).check_error_naming(7, &[field]).unwrap_or_else(|e| panic!("{what}: {e}"));
+        lab.exec_plugin(&Plugin::ours("vlan"), &inv)
+            .check_error_naming(7, &[field])
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(lab.pod(p).link("eth0").is_none(), "{what}: link left behind");
         assert!(lab.reservations().is_empty(), "{what}: reservation left behind");
     }

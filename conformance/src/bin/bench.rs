@@ -2,6 +2,8 @@
 //! reference, on a tmpfs store pre-populated in the reference on-disk format.
 //! `bench bridge`: bridge + host-local ADD/DEL, ours vs the reference
 //! (conformance::bench_bridge).
+//! `bench macvlan`: macvlan + host-local ADD/DEL, ours vs the reference
+//! (conformance::bench_macvlan).
 //!
 //! CPU time (user+sys from wait4) is the number to trust; wall time on a shared
 //! 2-core box is reported but noisy.
@@ -359,12 +361,13 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("ipam-scaling") => {}
         Some("bridge") => return conformance::bench_bridge::main(&args[1..]),
+        Some("macvlan") => return conformance::bench_macvlan::main(&args[1..]),
         Some("-h" | "--help") => {
-            println!("{USAGE}\n\n{}", conformance::bench_bridge::USAGE);
+            println!("{USAGE}\n\n{}\n\n{}", conformance::bench_bridge::USAGE, conformance::bench_macvlan::USAGE);
             return ExitCode::SUCCESS;
         }
         _ => {
-            eprintln!("{USAGE}\n\n{}", conformance::bench_bridge::USAGE);
+            eprintln!("{USAGE}\n\n{}\n\n{}", conformance::bench_bridge::USAGE, conformance::bench_macvlan::USAGE);
             return ExitCode::from(2);
         }
     }

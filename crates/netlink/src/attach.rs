@@ -58,15 +58,16 @@ pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniRe
     if !req.conf.dns.is_empty() {
         result.dns = req.conf.dns.clone();
     }
-    let ifname = &link.name;
-    ns.in_pod(|| -> Result<(), crate::Error> {
-        sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1")?;
-        match sysctl::set(&sysctl::iface("ipv6", ifname, "ndisc_notify"), "1") {
-            Err(e) if e.is_not_found() => Ok(()), // IPv6 is disabled in the pod.
-            other => other,
-        }
-    })??;
     if lease.is_some() {
+        // Announce the addresses when the link comes up, as the reference does (only with IPAM).
+        let ifname = &link.name;
+        ns.in_pod(|| -> Result<(), crate::Error> {
+            sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1")?;
+            match sysctl::set(&sysctl::iface("ipv6", ifname, "ndisc_notify"), "1") {
+                Err(e) if e.is_not_found() => Ok(()), // IPv6 is disabled in the pod.
+                other => other,
+            }
+        })??;
         configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, 0, &result, Options::default()).await?;
     } else {
         ns.pod.set_up(link.index).await?;

@@ -57,11 +57,12 @@ impl Netlink {
         self.add_link(b.build(), &format!("creating macvlan {} on #{}", spec.name, spec.parent)).await
     }
 
-    /// The interface of the first IPv4 default route in the main table (the
-    /// reference's default `master`).
+    /// The interface of the first default route in the main table, IPv4
+    /// before IPv6 (the reference's default `master`; IPv6-only nodes too).
     pub async fn default_route_link(&self) -> Result<Option<crate::Link>, Error> {
-        let routes = self.routes(true, Some(crate::TABLE_MAIN)).await?;
-        let oif = routes.iter().find(|r| r.dst.is_some_and(|d| d.prefix() == 0)).and_then(|r| r.oif);
+        let mut routes = self.routes(true, Some(crate::TABLE_MAIN)).await?;
+        routes.extend(self.routes(false, Some(crate::TABLE_MAIN)).await?);
+        let oif = routes.iter().filter(|r| r.dst.is_some_and(|d| d.prefix() == 0)).find_map(|r| r.oif);
         match oif {
             Some(i) => self.link_by_index(i).await,
             None => Ok(None),
