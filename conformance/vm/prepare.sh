@@ -38,12 +38,15 @@ t0=$SECONDS
 # ---- packages ---------------------------------------------------------------
 
 # QEMU must be 8.0 or newer: igb SR-IOV arrived in 8.0 (bookworm has 7.2, so
-# it comes from bookworm-backports). kmod gives modinfo/depmod for the
-# initramfs's module list; busybox-static is the guest's userland and cpio.
+# it comes from bookworm-backports). Everything else comes from bookworm:
+# kmod (modinfo/depmod for the image's modules), busybox-static (the guest's
+# userland, and cpio), and the host tools copied into the guest.
 installed_version() { { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null || true; } | sed -n 's/^install ok installed //p'; }
 
 backports_listed() {
-    apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'
+    # grep without -q reads to the end: an early exit would make apt-cache's
+    # SIGPIPE fail the pipeline (pipefail).
+    apt-cache policy 2>/dev/null | grep 'bookworm-backports' >/dev/null
 }
 
 # Adds bookworm-backports on the mirror the machine already uses, then
@@ -52,11 +55,13 @@ ensure_backports() {
     if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
         local mirror
         # deb822 (URIs:) or one-line (deb URL suite) sources; first Debian main archive wins.
+        # (grep finds nothing in one of the two formats: hence the || true.)
         mirror="$(
             {
-                grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }'
-                grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{ print ($2 ~ /^\[/) ? $3 : $2 }'
-            } | grep -v -- '-security' | grep '/debian/\?$' | head -n 1
+                grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources || true
+                grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list || true
+            } | awk '$1 == "URIs:" { for (i = 2; i <= NF; i++) print $i; next } { print ($2 ~ /^\[/) ? $3 : $2 }' |
+                { grep -v -- '-security' || true; } | { grep '/debian/\?$' || true; } | head -n 1
         )"
         mirror="${mirror:-http://deb.debian.org/debian}"
         say "adding bookworm-backports ($mirror) to /etc/apt/sources.list.d/bookworm-backports.list"
@@ -68,20 +73,38 @@ ensure_backports() {
     fi
 }
 
-need=()
+# apt_install [-t SUITE] PKG...: quietly, showing apt's output only on failure.
+apt_install() {
+    say "installing $*"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >"$scratch/apt.log" 2>&1; then
+        tail -n 20 "$scratch/apt.log" >&2
+        die "apt-get install $* failed"
+    fi
+}
+
 qv="$(installed_version qemu-system-x86)"
-if [[ -z $qv ]] || ! dpkg --compare-versions "$qv" ge 1:8.0; then need+=(qemu-system-x86); fi
+if [[ -z $qv ]] || ! dpkg --compare-versions "$qv" ge 1:8.0; then
+    ensure_backports
+    apt_install -t bookworm-backports qemu-system-x86
+fi
+need=()
 for p in busybox-static kmod; do
     [[ -n $(installed_version "$p") ]] || need+=("$p")
 done
+# Host tools the image copies: file -> package.
+declare -A tool_pkg=(
+    [/usr/bin/ip]=iproute2 [/usr/sbin/nft]=nftables [/usr/bin/ping]=iputils-ping
+    [/usr/sbin/xtables-nft-multi]=iptables [/usr/lib/cni/bridge]=containernetworking-plugins
+)
+for f in "${!tool_pkg[@]}"; do
+    [[ -e $f ]] || need+=("${tool_pkg[$f]}")
+done
 if ((${#need[@]})); then
-    ensure_backports
-    say "installing ${need[*]} (qemu-system-x86 from bookworm-backports)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        -t bookworm-backports "${need[@]}" >"$scratch/apt.log" 2>&1; then
-        tail -n 20 "$scratch/apt.log" >&2
-        die "apt-get install ${need[*]} failed"
+    # A fresh machine may have no package lists yet.
+    if ! apt-cache policy busybox-static 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then
+        apt-get update -q >"$scratch/apt.log" 2>&1 || { tail -n 20 "$scratch/apt.log" >&2; die "apt-get update failed"; }
     fi
+    apt_install "${need[@]}"
 fi
 t_pkg=$SECONDS
 
@@ -101,7 +124,8 @@ if [[ ${VM_REFRESH:-0} == 1 || ! -s $kdir/vmlinux || ! -s $kdir/.stamp ]]; then
     fi
     say "downloading $pkg (apt-get download; nothing is installed)"
     # apt's _apt user must be able to write the download directory.
-    mkdir -p "$scratch/deb" && chown _apt "$scratch/deb" 2>/dev/null || true
+    mkdir -p "$scratch/deb"
+    chown _apt "$scratch/deb" 2>/dev/null || true
     (cd "$scratch/deb" && apt-get download -q "$pkg" >"$scratch/apt.log" 2>&1) ||
         { tail -n 20 "$scratch/apt.log" >&2; die "apt-get download $pkg failed"; }
     deb="$(ls "$scratch"/deb/*.deb)"
@@ -150,6 +174,8 @@ modules=(
     nft_meta_bridge nft_fib nft_fib_inet nft_fib_ipv4 nft_fib_ipv6 nft_limit nft_redir
     nft_compat nft_log nft_hash nft_numgen nft_quota nft_socket nft_tproxy nft_tunnel
     nft_fwd_netdev nft_dup_netdev nft_connlimit
+    # iptables-nft's matches and targets without a native nft form (portmap).
+    'xt_*'
 )
 # Host binaries for the guest (iproute2, nftables, iputils). busybox's own
 # `ip` has no ipvlan/vrf/vf support and busybox `sh` would run it whatever
@@ -160,7 +186,7 @@ host_bins=(/usr/bin/ip /usr/sbin/bridge /usr/sbin/tc /usr/sbin/nft /usr/bin/ping
 stamp_input() {
     sha256sum "$here/prepare.sh" "$here/init" "$kdir/.stamp"
     dpkg-query -W -f='${Package} ${Version}\n' busybox-static libc6 libgcc-s1 iproute2 nftables iputils-ping bash dash \
-        containernetworking-plugins 2>/dev/null || true
+        iptables containernetworking-plugins netbase 2>/dev/null || true
 }
 want="$(stamp_input | sha256sum | cut -d' ' -f1)"
 img="$vm/initramfs.cpio"
@@ -196,7 +222,7 @@ copy_with_libs() {
     done < <(ldd "$f" 2>/dev/null | grep -o '/[^ ]*' | sort -u)
 }
 for b in "${host_bins[@]}"; do
-    [[ -x $b ]] || die "$b is missing on the host (apt-get install iproute2 nftables iputils-ping)"
+    [[ -x $b ]] || die "$b is missing on the host"
     copy_with_libs "$b"
 done
 # What dynamically linked Rust binaries (tests, plugins) need besides libc.
@@ -218,6 +244,22 @@ while read -r applet; do
     [[ -e $root/usr/bin/$name || -e $root/usr/sbin/$name || -L $root/$applet ]] && continue
     ln -s /usr/bin/busybox "$root/$applet"
 done < <("$root/usr/bin/busybox" --list-full)
+
+# iptables (the nft variant, Debian's default) for the reference portmap
+# plugin, with the extensions it dlopens. Optional: without it only tests
+# that chain portmap fail.
+if [[ -x /usr/sbin/xtables-nft-multi ]]; then
+    copy_with_libs /usr/sbin/xtables-nft-multi
+    for l in iptables ip6tables iptables-save iptables-restore ip6tables-save ip6tables-restore; do
+        ln -sf xtables-nft-multi "$root/usr/sbin/$l"
+    done
+    for x in /usr/lib/x86_64-linux-gnu/xtables/*.so; do copy_with_libs "$x"; done
+else
+    say "note: iptables (xtables-nft-multi) is missing on the host; the guest will have none"
+fi
+for f in /etc/protocols /etc/services /etc/ethertypes; do
+    [[ -f $f ]] && cp "$f" "$root$f"
+done
 
 # Debian's reference plugins, for tests that chain them (44 MB; unpacking
 # them in the guest costs well under a second, executing them over 9p ~1 s each).
@@ -248,7 +290,15 @@ done < <(cd "$src_mod" && find kernel -name '*.ko*')
 while read -r p; do
     n="${p##*/}"; n="${n%%.ko*}"; builtin[${n//-/_}]=1
 done <"$src_mod/modules.builtin"
-queue=("${modules[@]}")
+queue=()
+for m in "${modules[@]}"; do
+    if [[ $m == *'*'* ]]; then
+        # shellcheck disable=SC2053 # a glob on purpose
+        for n in "${!path_of[@]}"; do [[ $n == $m ]] && queue+=("$n"); done
+    else
+        queue+=("$m")
+    fi
+done
 while ((${#queue[@]})); do
     n="${queue[0]//-/_}"
     queue=("${queue[@]:1}")
@@ -290,8 +340,9 @@ exit 0
 EOF
 chmod 755 "$root/usr/sbin/vm-hotplug"
 
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | busybox cpio -o -H newc -0 >"$scratch/initramfs.cpio" 2>/dev/null) ||
-    die "cpio failed"
+# busybox cpio prints a block count on stderr: shown only if it fails.
+(cd "$root" && find . -print0 | LC_ALL=C sort -z | busybox cpio -o -H newc -0 >"$scratch/initramfs.cpio" 2>"$scratch/cpio.log") ||
+    { cat "$scratch/cpio.log" >&2; die "cpio failed"; }
 mv "$scratch/initramfs.cpio" "$img"
 echo "$want" >"$img.stamp"
 say "initramfs: ${img#"$repo"/} ($(du -m "$img" | cut -f1) MB), kernel $kver; $((SECONDS - t0)) s" \

@@ -6,7 +6,7 @@
 # DIR (default: the repo's target/) is shared read-write over 9p and mounted
 # at /mnt/host in the guest; the guest's /init runs SCRIPT with bash, with
 # VM_SHARE=/mnt/host. SCRIPT is a host path: a file inside DIR runs in place,
-# any other file is copied into DIR/.vm-payload/ for the run. A path that
+# any other file is copied into DIR/.vm-payload-PID/ for the run. A path that
 # does not exist on the host is taken as relative to DIR. ARGs reach SCRIPT
 # through the kernel command line, so they cannot hold spaces or commas.
 #
@@ -51,6 +51,7 @@ share="$(cd "$share" && pwd -P)"
 
 # The payload's path relative to the share (the kernel command line carries it).
 payload_dir=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() { [[ -z $payload_dir ]] || rm -rf "$payload_dir"; }
 trap cleanup EXIT
 if [[ -f $script ]]; then
@@ -58,10 +59,11 @@ if [[ -f $script ]]; then
     if [[ $abs == "$share"/* ]]; then
         rel="${abs#"$share"/}"
     else
-        payload_dir="$share/.vm-payload"
+        # One directory per run: concurrent runs may share DIR.
+        payload_dir="$share/.vm-payload-$$"
         mkdir -p "$payload_dir"
         cp "$abs" "$payload_dir/$(basename "$abs")"
-        rel=".vm-payload/$(basename "$abs")"
+        rel="${payload_dir##*/}/$(basename "$abs")"
     fi
 elif [[ -f $share/$script ]]; then
     rel="$script"
@@ -84,6 +86,8 @@ fi
 mkdir -p "$vm/log"
 log="$vm/log/run-$(date +%Y%m%d-%H%M%S)-$$.log"
 ln -sfn "$(basename "$log")" "$vm/log/last.log"
+# Keep this run's log and the 19 newest before it.
+find "$vm/log" -name 'run-*.log' -printf '%T@ %p\n' | sort -rn | tail -n +20 | cut -d' ' -f2- | xargs -r rm -f
 
 cmdline="console=ttyS0 panic=-1 rcupdate.rcu_expedited=1 cryptomgr.notests apparmor=0 mitigations=off"
 cmdline+=" nowatchdog loglevel=4 railcni.cmd=$rel ${VM_KERNEL_ARGS:-}"
@@ -93,15 +97,19 @@ fi
 
 # qemu option values escape commas by doubling them.
 share_opt="${share//,/,,}"
+cpu=()
+[[ $accel == kvm ]] && cpu=(-cpu host)
 args=(
-    -machine q35 -accel "$accel" -smp 1 -m "${VM_MEM:-1024}"
-    -nodefaults -no-user-config -nographic -serial stdio -no-reboot
+    -machine q35 -accel "$accel" "${cpu[@]}" -smp 1 -m "${VM_MEM:-1024}"
+    # Like -nographic, but without a VGA card whose BIOS text SeaBIOS would
+    # mirror onto the serial console: the console carries only the guest's lines.
+    -nodefaults -no-user-config -display none -serial stdio -no-reboot
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
     -virtfs "local,path=$share_opt,mount_tag=host,security_model=none,multidevs=remap"
     # An igb (82576) NIC behind a PCIe root port, for SR-IOV: the PF can
     # create up to 7 VFs. restrict=on: the guest reaches nothing outside.
-    -device pcie-root-port,id=rp0,chassis=1 -device igb,bus=rp0,netdev=n0
-    -netdev user,id=n0,restrict=on
+    -device "pcie-root-port,id=rp0,chassis=1" -device "igb,bus=rp0,netdev=n0"
+    -netdev "user,id=n0,restrict=on"
 )
 
 echo "run.sh: booting $(sed -n 's/.*kver=\([^ ]*\).*/\1/p' "$vm/kernel/.stamp") ($accel), share $share, running $rel; log ${log#"$repo"/}" >&2

@@ -2,14 +2,16 @@
 # The VM stage's payload: runs INSIDE the test VM as root (see run.sh), with
 # the host's target/ at $VM_SHARE (/mnt/host).
 #
-#   tests.sh [TARGET[:FILTER]]...      default: bridge:vlan_
+#   tests.sh [[+]TARGET[:FILTER]]...    default: bridge:vlan_
 #
 # 1. A kernel self-check: 802.1q vlan, ipvlan, macvlan, dummy, vrf, bridge
 #    VLAN filtering, nftables NAT, and SR-IOV VFs on the emulated igb.
 # 2. The #[ignore]d conformance tests ("VM stage") of each TARGET (a file
 #    conformance/tests/TARGET.rs), i.e. `<test binary> --ignored FILTER`,
 #    against the debug plugins and the Go driver, as the host's CI runs the
-#    others. From the host: `run.sh conformance/vm/tests.sh -- bridge:vlan_ vlan`.
+#    others. A leading + runs the target's other tests too
+#    (--include-ignored). From the host:
+#    `run.sh conformance/vm/tests.sh -- bridge:vlan_ vlan +bridge_vs_reference`.
 #
 # Exit status 0 only if every check and every test passed.
 set -euo pipefail
@@ -39,9 +41,9 @@ check() {
 # The checks that need a namespace use a scratch one, deleted afterwards.
 ns=selfcheck
 in_ns() { ip netns exec "$ns" "$@"; }
-# ip -j -d link show DEV in the namespace, then a jq-free field test.
+# Read back through sysfs (ip netns exec mounts the namespace's own /sys).
 bridge_filtering_on() { [[ "$(in_ns cat /sys/class/net/br0/bridge/vlan_filtering)" == 1 ]]; }
-vlan_on_port() { bridge -n "$ns" vlan show dev vp0 | grep -qE '\b100\b.*PVID'; }
+vlan_on_port() { bridge -n "$ns" vlan show dev vp0 | grep -E '\b100\b.*PVID' >/dev/null; }
 nft_masquerade() {
     in_ns nft -f - <<'EOF'
 table inet vmcheck {
@@ -82,7 +84,7 @@ sriov() {
     vf0="$(vf_netdevs "$pf" 0)" vf1="$(vf_netdevs "$pf" 1)"
     echo "VFs: $vf0 ($(basename "$(readlink "/sys/class/net/$pf/device/virtfn0")")), $vf1"
     ip link set "$pf" vf 0 mac 02:00:00:00:10:00 vlan 100 || return 1
-    ip link show "$pf" | grep -q 'vf 0 .*02:00:00:00:10:00.*vlan 100' || { ip link show "$pf"; return 1; }
+    ip link show "$pf" | grep 'vf 0 .*02:00:00:00:10:00.*vlan 100' >/dev/null || { ip link show "$pf"; return 1; }
     echo 0 >"/sys/class/net/$pf/device/sriov_numvfs" || return 1
 }
 
@@ -106,12 +108,14 @@ check "SR-IOV: 2 VFs on igb, vf mac/vlan" sriov
 
 # ---- 2. the VM-stage conformance tests --------------------------------------
 
-# Binaries go to tmpfs: executing from 9p costs ~1 s per exec of a debug binary.
+# The binaries run from tmpfs: a host rebuild during the run cannot change
+# them, and exec from tmpfs is the fastest (from 9p it can take ~1 s).
+# The debug builds of every railcni plugin that exists (add new ones here).
 section "staging binaries from the share"
 mkdir -p "$stage/bin"
 t=$SECONDS
 for p in bridge host-local static vlan macvlan ipvlan sriov; do
-    [[ -x $share/debug/$p ]] && cp "$share/debug/$p" "$stage/bin/"
+    if [[ -x $share/debug/$p ]]; then cp "$share/debug/$p" "$stage/bin/"; fi
 done
 [[ -x $share/railcni-cnitool ]] || { echo "tests.sh: $share/railcni-cnitool is missing: run conformance/build-driver.sh on the host"; exit 1; }
 cp "$share/railcni-cnitool" "$stage/"
@@ -133,9 +137,11 @@ test_binary() {
 }
 
 for spec in "$@"; do
+    which=--ignored
+    [[ $spec == +* ]] && which=--include-ignored spec="${spec#+}"
     name="${spec%%:*}" filter=""
     [[ $spec == *:* ]] && filter="${spec#*:}"
-    section "conformance/tests/$name.rs --ignored $filter"
+    section "conformance/tests/$name.rs $which $filter"
     if ! bin="$(test_binary "$name")"; then
         echo "tests.sh: no test binary for conformance/tests/$name.rs in $share/debug/deps: run cargo build --workspace --tests"
         failed+=("$name: not built")
@@ -145,8 +151,8 @@ for spec in "$@"; do
     echo "binary: ${bin#"$share"/}"
     t=$SECONDS
     # One test at a time: the VM has one CPU.
-    if "$stage/$name-test" --ignored --test-threads=1 ${filter:+"$filter"}; then :; else
-        failed+=("$name --ignored $filter")
+    if "$stage/$name-test" "$which" --test-threads=1 ${filter:+"$filter"}; then :; else
+        failed+=("$name $which $filter")
     fi
     echo "($((SECONDS - t)) s)"
 done
