@@ -41,9 +41,25 @@ pub async fn create_in_pod(
     Ok(Link { name: req.env.ifname.clone(), ..link })
 }
 
-/// IPAM, sysctls, addresses, routes and link up for `link`, and the result
-/// with `link` as its only interface. The caller deletes `link` if this fails.
-pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
+/// `master`, which must exist (code 7 naming `master` otherwise).
+pub async fn master(nl: &Netlink, name: &str) -> Result<Link, Error> {
+    nl.link_by_name(name).await?.ok_or_else(|| Error::config("master", format!("link {name} not found")))
+}
+
+/// A pod link may not have a larger MTU than its master.
+pub fn fits_master(mtu: Option<u32>, master: &Link) -> Result<(), Error> {
+    match mtu {
+        Some(mtu) if mtu > master.mtu => {
+            Err(Error::config("mtu", format!("{mtu} is larger than master {}'s MTU {}", master.name, master.mtu)))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// IPAM ADD (if the config has IPAM) and the result it starts: its
+/// addresses on interface `iface`, its routes, and its DNS unless config
+/// `dns` replaces it. The lease is released on drop unless kept.
+pub fn lease(req: &Request, iface: usize) -> Result<(Option<IpamLease<'_>>, CniResult), Error> {
     let lease = if has_ipam(req) { Some(IpamLease::add(req)?) } else { None };
     let mut result = CniResult::default();
     if let Some(lease) = &lease {
@@ -52,12 +68,19 @@ pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniRe
         result.dns = lease.result.dns.clone();
     }
     for ip in &mut result.ips {
-        ip.interface = Some(0);
+        ip.interface = Some(iface);
     }
-    // The reference drops IPAM's DNS here; railcni lets config `dns` override it, as bridge does.
+    // The reference drops IPAM's DNS for macvlan/ipvlan/vlan; railcni lets config `dns` override it in every plugin.
     if !req.conf.dns.is_empty() {
         result.dns = req.conf.dns.clone();
     }
+    Ok((lease, result))
+}
+
+/// IPAM, sysctls, addresses, routes and link up for `link`, and the result
+/// with `link` as its only interface. The caller deletes `link` if this fails.
+pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
+    let (lease, mut result) = lease(req, 0)?;
     if lease.is_some() {
         // Announce the addresses when the link comes up, as the reference does (only with IPAM).
         let ifname = &link.name;
@@ -130,13 +153,7 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
         forward(req, Command::Check)?;
     }
     let ifname = &req.env.ifname;
-    let idx = prev
-        .interfaces
-        .iter()
-        .position(|i| &i.name == ifname && i.sandbox.as_deref() == Some(req.env.netns.as_str()))
-        .ok_or_else(|| {
-            Error::config("prevResult.interfaces", format!("no interface {ifname} in sandbox {}", req.env.netns))
-        })?;
+    let idx = prev_interface(req, prev)?;
     let link = ns
         .pod
         .link_by_name(ifname)
@@ -155,6 +172,17 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
     }
     check_addresses_and_routes(&ns.pod, &link, idx, prev).await?;
     Ok(link)
+}
+
+/// The index in `prev.interfaces` of this attachment's pod interface.
+pub fn prev_interface(req: &Request, prev: &CniResult) -> Result<usize, Error> {
+    let ifname = &req.env.ifname;
+    prev.interfaces
+        .iter()
+        .position(|i| &i.name == ifname && i.sandbox.as_deref() == Some(req.env.netns.as_str()))
+        .ok_or_else(|| {
+            Error::config("prevResult.interfaces", format!("no interface {ifname} in sandbox {}", req.env.netns))
+        })
 }
 
 /// The addresses of `prev` on interface `idx` are on `link`, and its routes are in their tables.

@@ -2,7 +2,7 @@
 
 use crate::config::Settings;
 use crate::veth_name;
-use cni::delegate::{IpamLease, has_ipam};
+use cni::delegate::has_ipam;
 use cni::{CniResult, Error, Interface, Request, Route, code};
 use netlink::configure::{Options, configure_iface};
 use netlink::{BridgeSpec, Link, Sockets, VethSpec, sysctl};
@@ -97,22 +97,11 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
         netlink::nft::spoofchk::setup(&req.env.container_id, &req.env.ifname, &host_veth.name, &mac)?;
     }
 
-    let lease = if has_ipam(req) { Some(IpamLease::add(req)?) } else { None };
+    // The pod's veth is interface 2: [bridge, host veth, pod veth], as in the reference.
+    let (lease, mut result) = netlink::attach::lease(req, 2)?;
     tracing::debug!("IPAM done");
-    let mut result = CniResult::default();
-    if let Some(lease) = &lease {
-        result.ips = lease.result.ips.clone();
-        result.routes = lease.result.routes.clone();
-        result.dns = lease.result.dns.clone();
-    }
-    for ip in &mut result.ips {
-        ip.interface = Some(2);
-    }
     if s.conf.is_default_gateway {
         add_default_routes(&mut result);
-    }
-    if !req.conf.dns.is_empty() {
-        result.dns = req.conf.dns.clone();
     }
 
     let ifname = &req.env.ifname;

@@ -26,13 +26,7 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
         return Err(failed(format!("bridge {} is not in promiscuous mode", bridge.name)));
     }
     let ifname = &req.env.ifname;
-    let idx = prev
-        .interfaces
-        .iter()
-        .position(|i| &i.name == ifname && i.sandbox.as_deref() == Some(req.env.netns.as_str()))
-        .ok_or_else(|| {
-            Error::config("prevResult.interfaces", format!("no interface {ifname} in sandbox {}", req.env.netns))
-        })?;
+    let idx = netlink::attach::prev_interface(req, prev)?;
     let cont = ns
         .pod
         .link_by_name(ifname)

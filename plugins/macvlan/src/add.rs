@@ -11,11 +11,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
     // With linkInContainer the master lives in the pod, and so does the socket that creates the link.
     let creator = if s.link_in_container { &ns.pod } else { &ns.host };
     let master = find_master(creator, s).await?;
-    if let Some(mtu) = s.mtu
-        && mtu > master.mtu
-    {
-        return Err(Error::config("mtu", format!("{mtu} is larger than master {}'s MTU {}", master.name, master.mtu)));
-    }
+    attach::fits_master(s.mtu, &master)?;
     let link = attach::create_in_pod(req, ns, async |tmp| {
         let spec = MacvlanSpec {
             name: tmp,
@@ -40,5 +36,5 @@ async fn find_master(nl: &Netlink, s: &Settings) -> Result<Link, Error> {
             .await?
             .ok_or_else(|| Error::config("master", "not set, and there is no default route to take it from"));
     }
-    nl.link_by_name(&s.master).await?.ok_or_else(|| Error::config("master", format!("link {} not found", s.master)))
+    attach::master(nl, &s.master).await
 }

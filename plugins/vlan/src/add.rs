@@ -10,15 +10,8 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
     attach::ensure_free(req, ns).await?;
     // With linkInContainer the master lives in the pod, and so does the socket that creates the link.
     let creator = if s.link_in_container { &ns.pod } else { &ns.host };
-    let master = creator
-        .link_by_name(&s.master)
-        .await?
-        .ok_or_else(|| Error::config("master", format!("link {} not found", s.master)))?;
-    if let Some(mtu) = s.mtu
-        && mtu > master.mtu
-    {
-        return Err(Error::config("mtu", format!("{mtu} is larger than master {}'s MTU {}", master.name, master.mtu)));
-    }
+    let master = attach::master(creator, &s.master).await?;
+    attach::fits_master(s.mtu, &master)?;
     let link = attach::create_in_pod(req, ns, async |tmp| {
         let spec = VlanSpec {
             name: tmp,
