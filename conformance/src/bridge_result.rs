@@ -1,5 +1,6 @@
 //! What a bridge ADD result must look like, checked against the kernel, and
-//! its layout with run-specific names abstracted (for the differential test).
+//! its layout with run-specific names abstracted (for the differential
+//! tests). The `ips` check and the layout serve the macvlan tests too.
 
 use crate::kernel::LinkInfo;
 use crate::netns::NetNs;
@@ -72,19 +73,27 @@ pub fn check_attachment(
     if hv.master() != Some(bridge) || !hv.admin_up() {
         return Err(format!("host veth {veth} must be up with master {bridge}\n{}", ctx()));
     }
-    let on_cont = pod.global_addrs(ifname);
+    let ips = result_ips(result, 2, pod, ifname).map_err(|e| format!("{e}\n{}", ctx()))?;
+    Ok(Attached { bridge: br, host_veth: hv, cont, ips })
+}
+
+/// The result's `ips[].address` in order, each of which must belong to
+/// `interfaces[interface]` and be on `ifname` in `pod` (a global address).
+/// Shared by the bridge's and the macvlan's attachment checks.
+pub fn result_ips(result: &Value, interface: u64, pod: &NetNs, ifname: &str) -> Result<Vec<String>, String> {
+    let on_link = pod.global_addrs(ifname);
     let mut ips = Vec::new();
     for ip in result["ips"].as_array().cloned().unwrap_or_default() {
-        if ip["interface"] != 2 {
-            return Err(format!("ips[] entry {ip} must have interface 2\n{}", ctx()));
+        if ip["interface"] != interface {
+            return Err(format!("ips[] entry {ip} must have interface {interface}"));
         }
         let addr = ip["address"].as_str().unwrap_or("").to_string();
-        if !on_cont.contains(&addr) {
-            return Err(format!("{addr} from the result is not on {ifname} ({on_cont:?})\n{}", ctx()));
+        if !on_link.contains(&addr) {
+            return Err(format!("{addr} from the result is not on {ifname} ({on_link:?})"));
         }
         ips.push(addr);
     }
-    Ok(Attached { bridge: br, host_veth: hv, cont, ips })
+    Ok(ips)
 }
 
 /// The result with run-specific names replaced: the bridge by `<bridge>`,

@@ -150,19 +150,46 @@ impl DriverOut {
         serde_json::from_str(&self.stdout).ok()
     }
 
+    /// Exit 0 with the ADD result `lib` printed: libcni prints the result
+    /// itself; go-cni prints its own Result type, with the 1.x result in
+    /// `Raw[0]` (`null` if it is not there).
+    #[track_caller]
+    pub fn assert_result(&self, lib: Lib) -> Value {
+        let Some(printed) = self.assert_ok() else {
+            panic!("ADD printed no JSON\n{}", self.describe());
+        };
+        match lib {
+            Lib::Libcni => printed,
+            Lib::Gocni => printed["Raw"].as_array().and_then(|a| a.first()).cloned().unwrap_or(Value::Null),
+        }
+    }
+
     /// Non-zero exit with the plugin's CNI error `{"code":N,...}` on stdout
     /// (the driver prints it on one line when a plugin returned one).
-    #[track_caller]
-    pub fn assert_error_code(&self, code: u64) -> Value {
-        assert!(!self.success(), "expected CNI error {code}, got success\n{}", self.describe());
+    /// `Err` says what was wrong instead, for tests that collect failures.
+    pub fn check_error_code(&self, code: u64) -> Result<Value, String> {
+        if self.success() {
+            return Err(format!("expected CNI error {code}, got success\n{}", self.describe()));
+        }
         let err = self
             .stdout
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
             .find(|v| v.get("code").is_some())
-            .unwrap_or_else(|| panic!("expected CNI error JSON on stdout\n{}", self.describe()));
-        assert_eq!(err["code"].as_u64(), Some(code), "wrong error code\n{}", self.describe());
-        err
+            .ok_or_else(|| format!("expected CNI error JSON on stdout\n{}", self.describe()))?;
+        if err["code"].as_u64() != Some(code) {
+            return Err(format!("wrong error code: {:?}, expected {code}\n{}", err["code"].as_u64(), self.describe()));
+        }
+        Ok(err)
+    }
+
+    /// [`DriverOut::check_error_code`], panicking.
+    #[track_caller]
+    pub fn assert_error_code(&self, code: u64) -> Value {
+        match self.check_error_code(code) {
+            Ok(err) => err,
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 

@@ -7,12 +7,13 @@
 pub mod bench;
 pub mod bench_bridge;
 pub mod bench_macvlan;
-pub mod bridge_lab;
+pub mod bench_plugin;
 pub mod bridge_result;
 pub mod conf;
 pub mod driver;
 pub mod exec;
 pub mod kernel;
+pub mod lab;
 pub mod macvlan_lab;
 pub mod netns;
 pub mod outcome;
@@ -21,6 +22,7 @@ pub mod result;
 pub mod rng;
 pub mod rofs;
 pub mod store;
+pub mod vs_reference;
 
 pub use outcome::Outcome;
 pub use plugin::{Invocation, Plugin};

@@ -1,13 +1,12 @@
-//! A disposable node for the macvlan tests: a [`bridge_lab::Lab`] (host
-//! namespace, pod namespaces, temp config/IPAM/cache dirs) plus a master
-//! interface inside the host namespace: one end of a veth pair created
-//! there, both ends up. Names inside the private host namespace need not be
-//! unique, so the master is always [`MASTER`]. Everything goes away on drop.
-//!
-//! [`bridge_lab::Lab`]: crate::bridge_lab::Lab
+//! A disposable node for the macvlan tests: a [`Lab`] (host namespace, pod
+//! namespaces, temp config/IPAM/cache dirs) plus a master interface inside
+//! the host namespace: one end of a veth pair created there, both ends up.
+//! Names inside the private host namespace need not be unique, so the master
+//! is always [`MASTER`]. Everything goes away on drop.
 
-use crate::bridge_lab::Lab;
+use crate::bridge_result::result_ips;
 use crate::kernel::LinkInfo;
+use crate::lab::{Lab, plugin_object};
 use crate::netns::NetNs;
 use serde_json::{Value, json};
 use std::ops::{Deref, DerefMut};
@@ -47,18 +46,7 @@ impl MacvlanLab {
     /// The macvlan plugin object: `{"type":"macvlan","master":<MASTER>, ...extra, "ipam": ipam}`.
     /// A `null` in `extra` removes the key (`{"master": null}`: no master).
     pub fn macvlan_plugin(&self, extra: Value, ipam: Value) -> Value {
-        let mut p = json!({ "type": "macvlan", "master": self.master });
-        if let (Some(o), Some(e)) = (p.as_object_mut(), extra.as_object()) {
-            for (k, v) in e {
-                if v.is_null() {
-                    o.remove(k);
-                } else {
-                    o.insert(k.clone(), v.clone());
-                }
-            }
-        }
-        p["ipam"] = ipam;
-        p
+        plugin_object(json!({ "type": "macvlan", "master": self.master }), extra, ipam)
     }
 
     /// Writes a one-plugin conflist with macvlan.
@@ -66,12 +54,6 @@ impl MacvlanLab {
         let list = self.conflist(version, vec![self.macvlan_plugin(extra, ipam)]);
         self.write_conflist(&list);
         list
-    }
-
-    /// host-local reservations held by pod `i`'s container ID.
-    pub fn held_by(&self, i: usize) -> Vec<String> {
-        let cid = self.cid(i);
-        self.reservations().into_iter().filter(|(_, c)| c.starts_with(&format!("{cid}\r\n"))).map(|(k, _)| k).collect()
     }
 
     /// Names of every link in the host namespace, sorted.
@@ -175,17 +157,6 @@ pub fn check_attachment(result: &Value, pod: &NetNs, ifname: &str) -> Result<Att
     if mac != link.mac() {
         return Err(format!("interfaces[0].mac {mac:?} != kernel {}\n{}", link.mac(), ctx()));
     }
-    let on_link = pod.global_addrs(ifname);
-    let mut ips = Vec::new();
-    for ip in result["ips"].as_array().cloned().unwrap_or_default() {
-        if ip["interface"] != 0 {
-            return Err(format!("ips[] entry {ip} must have interface 0\n{}", ctx()));
-        }
-        let addr = ip["address"].as_str().unwrap_or("").to_string();
-        if !on_link.contains(&addr) {
-            return Err(format!("{addr} from the result is not on {ifname} ({on_link:?})\n{}", ctx()));
-        }
-        ips.push(addr);
-    }
+    let ips = result_ips(result, 0, pod, ifname).map_err(|e| format!("{e}\n{}", ctx()))?;
     Ok(Attached { link, ips })
 }

@@ -31,6 +31,21 @@ pub fn have_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
+/// True (after printing `SKIPPED: ...`) when `tests` cannot run for lack of
+/// root: they pass without doing anything, as the README says.
+pub fn skip_without_root(tests: &str) -> bool {
+    if have_root() {
+        return false;
+    }
+    eprintln!("SKIPPED: {tests} need root (network namespaces)");
+    true
+}
+
+/// True when `ping` (iputils-ping) is there for [`NetNs::ping`].
+pub fn have_ping() -> bool {
+    Command::new("ping").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
 /// A named network namespace that is deleted on drop.
 #[derive(Debug)]
 pub struct NetNs {
@@ -87,6 +102,25 @@ impl NetNs {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.name]).args(argv);
         cmd.output().unwrap_or_else(|e| panic!("cannot run ip netns exec {argv:?}: {e}"))
+    }
+
+    /// One ping from inside the namespace to `to` (an address, or `addr/prefix`
+    /// as results give them), 3 s timeout; `Err` has ping's output and the
+    /// namespace's addresses and routes.
+    pub fn ping(&self, to: &str) -> Result<(), String> {
+        let addr = to.split('/').next().unwrap_or(to);
+        let out = self.exec(&["ping", "-c", "1", "-W", "3", addr]);
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "ping {addr} from {} failed ({}): {}{}\n{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.dump()
+        ))
     }
 
     /// A sysctl as seen inside the namespace (`/proc/sys/net` is per namespace).

@@ -40,6 +40,16 @@ pub fn our_bin_dir(profile: &str) -> PathBuf {
     target.join(profile)
 }
 
+/// `CNI_PATH` naming our build output dir (`our_bin_dir("debug")`), for a
+/// runtime that must find our `plugins` there; panics with build
+/// instructions if one is missing.
+pub fn our_cni_path(plugins: &[&str]) -> String {
+    for p in plugins {
+        Plugin::ours(p);
+    }
+    our_bin_dir("debug").display().to_string()
+}
+
 /// One plugin executable.
 #[derive(Debug, Clone)]
 pub struct Plugin {

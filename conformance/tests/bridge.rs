@@ -7,14 +7,13 @@
 //! otherwise), `ip`, `bridge`, `nft`, `iptables`, `ping` (iputils-ping) and
 //! the Debian reference plugins for the chain test.
 
-use conformance::bridge_lab::Lab;
 use conformance::bridge_result::{Attached, check_attachment};
 use conformance::driver::Lib;
-use conformance::netns::have_root;
-use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
-use conformance::{Invocation, Plugin, conf};
+use conformance::lab::Lab;
+use conformance::netns::{have_ping, skip_without_root};
+use conformance::plugin::{REFERENCE_DIR, our_cni_path};
+use conformance::{Invocation, Plugin};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
@@ -25,22 +24,12 @@ const SUBNET6: &str = "fd81::/64";
 const GW6: &str = "fd81::1";
 
 fn skip() -> bool {
-    if !have_root() {
-        eprintln!("SKIPPED: the bridge tests need root (network namespaces)");
-        return true;
-    }
-    false
+    skip_without_root("the bridge tests")
 }
 
-/// CNI_PATH with our bridge and host-local (the build output dir).
-fn ours() -> String {
-    Plugin::ours("bridge"); // panics with build instructions if missing
-    Plugin::ours("host-local");
-    our_bin_dir("debug").display().to_string()
-}
-
-fn lab() -> Lab {
-    Lab::new(&ours())
+/// A fresh lab, or `None` (after printing SKIPPED) without root.
+fn lab() -> Option<Lab> {
+    (!skip()).then(|| Lab::ours("bridge"))
 }
 
 fn v4(lab: &Lab) -> Value {
@@ -59,43 +48,27 @@ fn setup(lab: &Lab, extra: Value, ipam: Value) {
 /// ADD through the driver and check the result against the kernel.
 #[track_caller]
 fn add(lab: &Lab, pod: usize, lib: Lib) -> (Value, Attached) {
-    let out = lab.drive(&lab.call("add", pod).lib(lib));
-    let result = out.assert_ok().unwrap_or_else(|| panic!("ADD printed no JSON\n{}", out.describe()));
-    if lib == Lib::Gocni {
-        // go-cni prints its own Result type; the 1.0.0 result is in Raw.
-        let raw = result["Raw"].as_array().and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
-        let att =
-            check_attachment(&raw, &lab.host, lab.pod(pod), &lab.bridge, "eth0").unwrap_or_else(|e| panic!("{e}"));
-        return (raw, att);
-    }
+    let (result, out) = lab.add_ok(pod, lib);
     let att = check_attachment(&result, &lab.host, lab.pod(pod), &lab.bridge, "eth0")
         .unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
     (result, att)
 }
 
-#[track_caller]
-fn check_ok(lab: &Lab, pod: usize, lib: Lib) {
-    lab.drive(&lab.call("check", pod).lib(lib)).assert_ok();
-}
-
 /// DEL, then everything the attachment owned is gone but the bridge; DEL again.
 #[track_caller]
 fn del_and_verify(lab: &Lab, pod: usize, att: &Attached, lib: Lib) {
-    lab.drive(&lab.call("del", pod).lib(lib)).assert_ok();
+    lab.del_ok(pod, lib);
     assert_released(lab, pod, att);
     assert!(lab.host.link(&lab.bridge).is_some(), "DEL must not delete the bridge\n{}", lab.host.dump());
-    lab.drive(&lab.call("del", pod).lib(lib)).assert_ok();
+    lab.del_ok(pod, lib);
     assert_released(lab, pod, att);
 }
 
+/// What every DEL releases ([`Lab::assert_released`]), and the host veth.
 #[track_caller]
 fn assert_released(lab: &Lab, pod: usize, att: &Attached) {
-    let pod_ns = lab.pod(pod);
-    if pod_ns.exists() {
-        assert!(pod_ns.link("eth0").is_none(), "eth0 left in the pod after DEL\n{}", pod_ns.dump());
-    }
     let hv = att.host_veth.name();
-    if !pod_ns.exists() {
+    if !lab.pod(pod).exists() {
         // The runtime deleted the netns: the kernel destroys it, and the veth
         // pair with it, asynchronously (cleanup_net); the plugin cannot reach
         // the pod end. Give the kernel time before judging.
@@ -105,41 +78,14 @@ fn assert_released(lab: &Lab, pod: usize, att: &Attached) {
         }
     }
     assert!(lab.host.link(hv).is_none(), "host veth {hv} left after DEL\n{}", lab.host.dump());
-    let cid = lab.cid(pod);
-    let held: Vec<String> =
-        lab.reservations().into_iter().filter(|(_, c)| c.starts_with(&format!("{cid}\r\n"))).map(|(k, _)| k).collect();
-    assert!(held.is_empty(), "reservations of {cid} left after DEL: {held:?}");
-    assert!(!lab.cache_entry(pod, "eth0").exists(), "libcni cache entry left after DEL");
-}
-
-fn ping(lab: &Lab, from: usize, to: &str) -> Result<(), String> {
-    let addr = to.split('/').next().unwrap_or(to);
-    let out = lab.pod(from).exec(&["ping", "-c", "1", "-W", "3", addr]);
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "ping {addr} from {} failed ({}): {}{}\n{}",
-        lab.pod(from).name(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        lab.pod(from).dump()
-    ))
-}
-
-fn have_ping() -> bool {
-    Command::new("ping").arg("-V").output().is_ok_and(|o| o.status.success())
+    lab.assert_released(pod);
 }
 
 // ---- 1-3: addresses, routes, traffic --------------------------------------
 
 #[test]
 fn ipv4_gateway_and_default_route() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "isGateway": true, "isDefaultGateway": true }), v4(&lab));
     let (result, att) = add(&lab, p, Lib::Libcni);
@@ -161,16 +107,13 @@ fn ipv4_gateway_and_default_route() {
     assert_eq!(lab.host.sysctl("net.ipv4.ip_forward").unwrap(), "1", "isGateway enables ip_forward in the host ns");
     assert!(att.bridge.admin_up(), "bridge must be up");
 
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn dual_stack_v6_usable_at_once() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "isGateway": true, "isDefaultGateway": true }), dual(&lab));
     let (result, att) = add(&lab, p, Lib::Libcni);
@@ -193,17 +136,14 @@ fn dual_stack_v6_usable_at_once() {
     );
     assert_eq!(lab.host.sysctl("net.ipv6.conf.all.forwarding").unwrap(), "1");
 
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn two_pods_ping_each_other() {
-    if skip() {
-        return;
-    }
+    let Some(mut lab) = lab() else { return };
     assert!(have_ping(), "ping is missing: apt-get install iputils-ping");
-    let mut lab = lab();
     let (a, b) = (lab.add_pod(), lab.add_pod());
     setup(&lab, json!({ "isGateway": true }), dual(&lab));
     let (_, att_a) = add(&lab, a, Lib::Libcni);
@@ -211,12 +151,12 @@ fn two_pods_ping_each_other() {
     let mut failures = Vec::new();
     for (from, to) in [(a, &att_b), (b, &att_a)] {
         for ip in &to.ips {
-            if let Err(e) = ping(&lab, from, ip) {
+            if let Err(e) = lab.pod(from).ping(ip) {
                 failures.push(e);
             }
         }
         for gw in [GW4, GW6] {
-            if let Err(e) = ping(&lab, from, gw) {
+            if let Err(e) = lab.pod(from).ping(gw) {
                 failures.push(e);
             }
         }
@@ -233,10 +173,7 @@ fn two_pods_ping_each_other() {
 
 #[test]
 fn l2_only_link_up_no_address_check_passes() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({}), json!({}));
     let (result, att) = add(&lab, p, Lib::Libcni);
@@ -245,94 +182,76 @@ fn l2_only_link_up_no_address_check_passes() {
     assert!(lab.pod(p).global_addrs("eth0").is_empty(), "L2: no address\n{}", lab.pod(p).dump());
     assert!(lab.host.global_addrs(&lab.bridge).is_empty(), "L2: no gateway on the bridge");
     // The reference fails this CHECK (it delegates to IPAM with an empty type).
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn disable_container_interface_stays_down() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "disableContainerInterface": true }), json!({}));
     let (_, att) = add(&lab, p, Lib::Libcni);
     assert!(!att.cont.admin_up(), "eth0 must stay down\n{}", lab.pod(p).dump());
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn hairpin_mode_on_host_port() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "hairpinMode": true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
     assert_eq!(att.host_veth.port_attr("hairpin"), Some(&json!(true)), "{}", att.host_veth.raw);
     assert_eq!(att.host_veth.port_attr("isolated"), Some(&json!(false)), "{}", att.host_veth.raw);
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn port_isolation_on_host_port() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "portIsolation": true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
     assert_eq!(att.host_veth.port_attr("isolated"), Some(&json!(true)), "{}", att.host_veth.raw);
     assert_eq!(att.host_veth.port_attr("hairpin"), Some(&json!(false)), "{}", att.host_veth.raw);
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn promisc_mode_bridge_and_check_verifies_it() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "promiscMode": true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
     assert!(att.bridge.promisc(), "bridge must be promiscuous: {}", att.bridge.raw);
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     lab.host.ip(&["link", "set", &lab.bridge, "promisc", "off"]).unwrap();
     lab.drive(&lab.call("check", p)).assert_error_code(103);
     lab.host.ip(&["link", "set", &lab.bridge, "promisc", "on"]).unwrap();
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn mtu_on_both_ends_and_new_bridge() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "mtu": 1400, "isGateway": true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
     for l in [&att.bridge, &att.host_veth, &att.cont] {
         assert_eq!(l.mtu(), 1400, "mtu of {}", l.name());
     }
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn mac_from_capability_args() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "capabilities": { "mac": true } }), v4(&lab));
     let mac = "c2:11:22:33:44:55";
@@ -340,16 +259,13 @@ fn mac_from_capability_args() {
     let result = out.assert_ok().expect("ADD result");
     let att = check_attachment(&result, &lab.host, lab.pod(p), &lab.bridge, "eth0").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(att.cont.mac(), mac, "runtimeConfig.mac on eth0\n{}", out.describe());
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 fn mac_from_cni_args() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({}), v4(&lab));
     let mac = "c2:11:22:33:44:66";
@@ -357,7 +273,7 @@ fn mac_from_cni_args() {
     let result = out.assert_ok().expect("ADD result");
     let att = check_attachment(&result, &lab.host, lab.pod(p), &lab.bridge, "eth0").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(att.cont.mac(), mac, "CNI_ARGS MAC on eth0\n{}", out.describe());
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
@@ -365,10 +281,7 @@ fn mac_from_cni_args() {
 
 #[test]
 fn del_after_netns_deleted() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "isGateway": true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
@@ -378,40 +291,29 @@ fn del_after_netns_deleted() {
 
 #[test]
 fn del_with_empty_netns() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "isGateway": true }), v4(&lab));
     let (result, _) = add(&lab, p, Lib::Libcni);
     assert_eq!(lab.reservations().len(), 1);
     // What libcni would send, minus the netns: the plugin object + prevResult.
-    let plugin_conf = conf::with_prev_result(
-        &json!({ "cniVersion": V, "name": lab.net, "type": "bridge", "bridge": lab.bridge,
-                 "isGateway": true, "ipam": v4(&lab) }),
-        &result,
-    );
-    let inv = Invocation::del().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", "").stdin_json(&plugin_conf);
+    let plugin_conf = lab.plugin_conf(V, lab.bridge_plugin(json!({ "isGateway": true }), v4(&lab)));
     let bridge = Plugin::ours("bridge");
-    lab.exec_plugin(&bridge, &inv).assert_ok_silent();
+    lab.del_without_netns(&bridge, p, &plugin_conf, &result).assert_ok_silent();
     assert!(lab.reservations().is_empty(), "DEL with empty netns must release the address: {:?}", lab.reservations());
-    lab.exec_plugin(&bridge, &inv).assert_ok_silent();
+    lab.del_without_netns(&bridge, p, &plugin_conf, &result).assert_ok_silent();
 }
 
 // ---- 8: CHECK after tampering ---------------------------------------------
 
 #[test]
 fn check_fails_after_tampering() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let pods: Vec<usize> = (0..3).map(|_| lab.add_pod()).collect();
     setup(&lab, json!({ "isGateway": true, "isDefaultGateway": true }), v4(&lab));
     let atts: Vec<Attached> = pods.iter().map(|&p| add(&lab, p, Lib::Libcni).1).collect();
     for &p in &pods {
-        check_ok(&lab, p, Lib::Libcni);
+        lab.check_ok(p, Lib::Libcni);
     }
     let tamper: [(&str, Vec<String>); 3] = [
         ("address removed", vec!["addr".into(), "del".into(), atts[0].ips[0].clone(), "dev".into(), "eth0".into()]),
@@ -422,10 +324,8 @@ fn check_fails_after_tampering() {
     for ((what, cmd), &p) in tamper.iter().zip(&pods) {
         let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
         lab.pod(p).ip(&args).unwrap_or_else(|e| panic!("{what}: {e}"));
-        let out = lab.drive(&lab.call("check", p));
-        if let Err(e) = std::panic::catch_unwind(|| out.assert_error_code(103)) {
-            let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
-            failures.push(format!("{what}: {msg}"));
+        if let Err(e) = lab.drive(&lab.call("check", p)).check_error_code(103) {
+            failures.push(format!("{what}: {e}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -438,18 +338,11 @@ fn check_fails_after_tampering() {
 
 #[test]
 fn concurrent_first_adds_share_one_bridge() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let pods: Vec<usize> = (0..8).map(|_| lab.add_pod()).collect();
     setup(&lab, json!({ "isGateway": true }), v4(&lab));
     assert!(lab.host.link(&lab.bridge).is_none());
-    let shared = &lab;
-    let outs = std::thread::scope(|s| {
-        let handles: Vec<_> = pods.iter().map(|&p| s.spawn(move || shared.drive(&shared.call("add", p)))).collect();
-        handles.into_iter().map(|h| h.join().expect("driver thread")).collect::<Vec<_>>()
-    });
+    let outs = lab.add_concurrently(&pods);
     let results: Vec<Value> = outs.iter().map(|o| o.assert_ok().expect("ADD result")).collect();
     // The gateway's MAC must not move once pods have been told it (their
     // neighbour caches would go stale): every result names the bridge's
@@ -490,7 +383,7 @@ fn chain_with_reference_tuning_and_portmap() {
     }
     Plugin::reference("tuning");
     Plugin::reference("portmap");
-    let mut lab = Lab::new(&format!("{}:{REFERENCE_DIR}", ours()));
+    let mut lab = Lab::new(&format!("{}:{REFERENCE_DIR}", our_cni_path(&["bridge", "host-local"])));
     let p = lab.add_pod();
     let plugins = vec![
         lab.bridge_plugin(json!({ "isGateway": true }), v4(&lab)),
@@ -520,15 +413,12 @@ fn chain_with_reference_tuning_and_portmap() {
 
 #[test]
 fn gocni_smoke() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "isGateway": true, "isDefaultGateway": true }), dual(&lab));
     let (_, att) = add(&lab, p, Lib::Gocni);
     assert_eq!(att.ips.len(), 2);
-    check_ok(&lab, p, Lib::Gocni);
+    lab.check_ok(p, Lib::Gocni);
     del_and_verify(&lab, p, &att, Lib::Gocni);
 }
 
@@ -536,10 +426,7 @@ fn gocni_smoke() {
 
 /// A 1.1.0 plugin config (ours only, no runtime in between).
 fn direct_conf(lab: &Lab, extra: Value, ipam: Value) -> Value {
-    let mut c = lab.bridge_plugin(extra, ipam);
-    c["cniVersion"] = json!("1.1.0");
-    c["name"] = json!(lab.net);
-    c
+    lab.plugin_conf("1.1.0", lab.bridge_plugin(extra, ipam))
 }
 
 fn direct_add(lab: &Lab, pod_path: &str, conf: &Value) -> conformance::Outcome {
@@ -555,10 +442,7 @@ fn assert_nothing_left(lab: &Lab, what: &str) {
 
 #[test]
 fn bad_config_is_code_7() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     let path = lab.pod(p).path_str();
     let cases = [
@@ -578,10 +462,7 @@ fn bad_config_is_code_7() {
 
 #[test]
 fn add_onto_existing_ifname_is_104_and_leaves_nothing() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.pod(p).ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]).unwrap();
     let out = direct_add(&lab, &lab.pod(p).path_str(), &direct_conf(&lab, json!({ "isGateway": true }), v4(&lab)));
@@ -593,10 +474,7 @@ fn add_onto_existing_ifname_is_104_and_leaves_nothing() {
 
 #[test]
 fn netns_that_is_a_regular_file_is_code_4() {
-    if skip() {
-        return;
-    }
-    let lab = lab();
+    let Some(lab) = lab() else { return };
     let file = lab.tmp().join("not-a-netns");
     std::fs::write(&file, "").unwrap();
     let out = direct_add(&lab, &file.display().to_string(), &direct_conf(&lab, json!({}), v4(&lab)));
@@ -606,10 +484,7 @@ fn netns_that_is_a_regular_file_is_code_4() {
 
 #[test]
 fn missing_ipam_plugin_is_code_7_and_no_veth_left() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     let ipam = json!({ "type": "no-such-ipam-plugin" });
     let out = direct_add(&lab, &lab.pod(p).path_str(), &direct_conf(&lab, json!({ "isGateway": true }), ipam));
@@ -623,10 +498,7 @@ fn missing_ipam_plugin_is_code_7_and_no_veth_left() {
 #[test]
 #[ignore = "needs bridge VLAN filtering (VM stage)"]
 fn vlan_access_port() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "vlan": 100 }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
@@ -637,17 +509,14 @@ fn vlan_access_port() {
     assert_eq!(entries[0]["vlan"], 100);
     let flags = entries[0]["flags"].to_string();
     assert!(flags.contains("PVID") && flags.contains("Egress Untagged"), "{v}");
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
 #[test]
 #[ignore = "needs bridge VLAN filtering (VM stage)"]
 fn vlan_trunk_port() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, json!({ "vlanTrunk": [{ "minID": 200, "maxID": 202 }, { "id": 300 }] }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
@@ -663,7 +532,7 @@ fn vlan_trunk_port() {
     for vid in [200, 201, 202, 300] {
         assert!(tagged.contains(&vid), "VLAN {vid} missing: {v}");
     }
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
@@ -676,10 +545,7 @@ fn ruleset(lab: &Lab) -> String {
 
 #[test]
 fn ip_masq_rules_follow_the_attachment() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let (a, b) = (lab.add_pod(), lab.add_pod());
     setup(&lab, json!({ "isGateway": true, "ipMasq": true }), v4(&lab));
     // Both backends (iptables-nft and nftables) show up in the nft ruleset.
@@ -701,11 +567,8 @@ fn ip_masq_rules_follow_the_attachment() {
 
 #[test]
 fn macspoofchk_drops_frames_from_another_mac() {
-    if skip() {
-        return;
-    }
+    let Some(mut lab) = lab() else { return };
     assert!(have_ping(), "ping is missing: apt-get install iputils-ping");
-    let mut lab = lab();
     let p = lab.add_pod();
     setup(&lab, json!({ "isGateway": true, "macspoofchk": true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
@@ -716,12 +579,12 @@ fn macspoofchk_drops_frames_from_another_mac() {
         att.host_veth.name(),
         att.cont.mac()
     );
-    ping(&lab, p, GW4).unwrap_or_else(|e| panic!("{e}"));
+    lab.pod(p).ping(GW4).unwrap_or_else(|e| panic!("{e}"));
     lab.pod(p).ip(&["link", "set", "eth0", "address", "02:00:00:00:00:01"]).unwrap();
     lab.pod(p).ip(&["neigh", "flush", "dev", "eth0"]).unwrap();
-    assert!(ping(&lab, p, GW4).is_err(), "frames from a spoofed MAC must be dropped:\n{rules}");
+    assert!(lab.pod(p).ping(GW4).is_err(), "frames from a spoofed MAC must be dropped:\n{rules}");
     lab.pod(p).ip(&["link", "set", "eth0", "address", &att.cont.mac()]).unwrap();
-    check_ok(&lab, p, Lib::Libcni);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
     let rules = ruleset(&lab);
     assert!(!rules.contains(att.host_veth.name()), "spoof check left after DEL:\n{rules}");

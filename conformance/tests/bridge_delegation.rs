@@ -3,8 +3,8 @@
 //! spec says. railcni's host-local leaves `.railcni/` in the network
 //! directory and the reference's does not, which tells the two apart.
 
-use conformance::bridge_lab::Lab;
-use conformance::netns::have_root;
+use conformance::lab::Lab;
+use conformance::netns::skip_without_root;
 use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
 use conformance::{Invocation, Plugin};
 use serde_json::json;
@@ -13,10 +13,9 @@ use serde_json::json;
 fn served_by_railcni(cni_path: &str) -> bool {
     let mut lab = Lab::new(cni_path);
     let p = lab.add_pod();
-    let mut conf =
+    let plugin =
         lab.bridge_plugin(json!({ "isGateway": true }), lab.host_local(json!([[{ "subnet": "10.84.0.0/24" }]])));
-    conf["cniVersion"] = json!("1.0.0");
-    conf["name"] = json!(lab.net);
+    let conf = lab.plugin_conf("1.0.0", plugin);
     let pod = lab.pod(p).path_str();
     let inv = |verb: fn() -> Invocation| {
         verb()
@@ -40,8 +39,7 @@ fn served_by_railcni(cni_path: &str) -> bool {
 
 #[test]
 fn our_host_local_runs_in_process_and_any_other_is_executed() {
-    if !have_root() {
-        eprintln!("SKIPPED: needs root (network namespaces)");
+    if skip_without_root("the bridge delegation tests") {
         return;
     }
     let ours = our_bin_dir("debug").display().to_string();

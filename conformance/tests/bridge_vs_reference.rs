@@ -6,72 +6,41 @@
 //! Plugins are exec'd directly, so the raw result is compared (a runtime
 //! library would re-marshal it and hide differences such as `dns`).
 
-use conformance::bridge_lab::Lab;
+use conformance::Plugin;
 use conformance::bridge_result::layout;
-use conformance::kernel::facts_diff;
-use conformance::netns::have_root;
-use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
-use conformance::{Invocation, Outcome, Plugin, conf};
+use conformance::lab::Lab;
+use conformance::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 use serde_json::{Value, json};
-use std::path::Path;
-
-/// The reference's highest version.
-const V: &str = "1.0.0";
-const IFNAME: &str = "eth0";
 
 /// What one implementation did.
 struct Side {
-    label: &'static str,
+    run: Run,
     // Kept alive until the comparison is printed (namespaces are in here).
     _lab: Lab,
-    layout: Value,
-    pod: Vec<String>,
     bridge_addrs: Vec<String>,
-    check: String,
-    del: String,
 }
 
-/// "ok" or "error <code>".
-fn verdict(o: &Outcome) -> String {
-    assert!(!o.panicked(), "{}", o.describe());
-    if o.success() {
-        "ok".into()
-    } else {
-        format!("error {}", o.json().ok().and_then(|v| v["code"].as_u64()).unwrap_or(0))
-    }
-}
-
-fn run_side(label: &'static str, dir: &Path, extra: &Value, ranges: Option<&Value>) -> Side {
-    let plugin = Plugin::find(dir, "bridge", label).unwrap_or_else(|e| panic!("{e}"));
-    let mut lab = Lab::new(&dir.display().to_string());
+fn run_side(plugin: &Plugin, extra: &Value, ranges: Option<&Value>) -> Side {
+    let mut lab = Lab::new(&plugin.dir().display().to_string());
     let p = lab.add_pod();
     let ipam = match ranges {
         Some(r) => lab.host_local(r.clone()),
         None => json!({}),
     };
-    let mut c = lab.bridge_plugin(extra.clone(), ipam);
-    c["cniVersion"] = json!(V);
-    c["name"] = json!("diff"); // same network name on both sides
-    let pod_path = lab.pod(p).path_str();
-    let inv = |verb: &str, stdin: &Value| {
-        Invocation::attachment_verb(verb).attachment("diff-ctr", IFNAME).set("CNI_NETNS", &pod_path).stdin_json(stdin)
-    };
-    let add = lab.exec_plugin(&plugin, &inv("ADD", &c));
-    let result = add.assert_ok_json();
-    let layout = layout(&result, &lab.bridge, &pod_path);
+    let c = vs_reference::plugin_conf(lab.bridge_plugin(extra.clone(), ipam));
+    let result = exec(&lab, plugin, p, "ADD", &c).assert_ok_json();
+    let layout = layout(&result, &lab.bridge, &lab.pod(p).path_str());
     let mut pod = lab.pod(p).normalized();
-    pod.extend(sysctl_facts(&lab, p));
+    pod.extend(bridge_sysctl_facts(&lab, p));
     let mut bridge_addrs = lab.host.global_addrs(&lab.bridge);
     bridge_addrs.sort();
-    let follow = conf::with_prev_result(&c, &result);
-    let check = verdict(&lab.exec_plugin(&plugin, &inv("CHECK", &follow)));
-    let del = verdict(&lab.exec_plugin(&plugin, &inv("DEL", &follow)));
-    Side { label, _lab: lab, layout, pod, bridge_addrs, check, del }
+    let verdicts = follow_up(&lab, plugin, p, &c, &result, &["CHECK", "DEL"]);
+    Side { run: Run { label: plugin.label(), layout, pod, verdicts }, _lab: lab, bridge_addrs }
 }
 
 /// Sysctls the reference sets (or that decide how the pod behaves), as facts;
 /// the bridge's under a fixed name since the bridge names differ.
-fn sysctl_facts(lab: &Lab, p: usize) -> Vec<String> {
+fn bridge_sysctl_facts(lab: &Lab, p: usize) -> Vec<String> {
     let pod_keys = [
         format!("net.ipv4.conf.{IFNAME}.arp_notify"),
         format!("net.ipv6.conf.{IFNAME}.accept_dad"),
@@ -79,16 +48,11 @@ fn sysctl_facts(lab: &Lab, p: usize) -> Vec<String> {
         format!("net.ipv6.conf.{IFNAME}.keep_addr_on_down"),
         format!("net.ipv6.conf.{IFNAME}.accept_ra"),
     ];
-    let mut out: Vec<String> =
-        pod_keys.iter().map(|k| format!("sysctl pod {k}={}", lab.pod(p).sysctl(k).unwrap_or_else(|e| e))).collect();
-    let host_keys = [
-        ("net.ipv4.ip_forward".to_string(), "net.ipv4.ip_forward".to_string()),
-        ("net.ipv6.conf.all.forwarding".to_string(), "net.ipv6.conf.all.forwarding".to_string()),
-        (format!("net.ipv6.conf.{}.accept_ra", lab.bridge), "net.ipv6.conf.<bridge>.accept_ra".to_string()),
-    ];
-    for (k, shown) in host_keys {
-        out.push(format!("sysctl host {shown}={}", lab.host.sysctl(&k).unwrap_or_else(|e| e)));
-    }
+    let mut out = sysctl_facts(lab.pod(p), "pod", &pod_keys);
+    let host_keys = ["net.ipv4.ip_forward".to_string(), "net.ipv6.conf.all.forwarding".to_string()];
+    out.extend(sysctl_facts(&lab.host, "host", &host_keys));
+    let accept_ra = lab.host.sysctl(&format!("net.ipv6.conf.{}.accept_ra", lab.bridge)).unwrap_or_else(|e| e);
+    out.push(format!("sysctl host net.ipv6.conf.<bridge>.accept_ra={accept_ra}"));
     out.sort();
     out
 }
@@ -99,42 +63,16 @@ fn sysctl_facts(lab: &Lab, p: usize) -> Vec<String> {
 /// link flap; ours does it too.
 const ALLOWED: &[&str] = &["sysctl pod net.ipv6.conf.eth0.keep_addr_on_down="];
 
-fn without_allowed(facts: &[String]) -> Vec<String> {
-    facts.iter().filter(|f| !ALLOWED.iter().any(|a| f.starts_with(a))).cloned().collect()
-}
-
+/// `check_may_differ`: the reference's CHECK may fail where ours passes.
 fn compare(extra: Value, ranges: Option<Value>, check_may_differ: bool) {
-    if !have_root() {
-        eprintln!("SKIPPED: needs root (network namespaces)");
+    let Some((theirs, ours)) = run_both("bridge", |plugin| run_side(plugin, &extra, ranges.as_ref())) else {
         return;
-    }
-    Plugin::ours("bridge");
-    Plugin::reference("bridge");
-    let theirs = run_side("ref", Path::new(REFERENCE_DIR), &extra, ranges.as_ref());
-    let ours = run_side("ours", &our_bin_dir("debug"), &extra, ranges.as_ref());
-
-    let mut diffs = Vec::new();
-    if ours.layout != theirs.layout {
-        diffs.push(format!(
-            "result layout differs:\n  {}: {}\n  {}: {}",
-            theirs.label, theirs.layout, ours.label, ours.layout
-        ));
-    }
-    let d = facts_diff(theirs.label, &without_allowed(&theirs.pod), ours.label, &without_allowed(&ours.pod));
-    if !d.is_empty() {
-        diffs.push(format!("kernel state differs (pod links, addresses, routes, sysctls; host sysctls):\n{d}"));
-    }
+    };
+    let may_differ: &[&str] = if check_may_differ { &["CHECK"] } else { &[] };
+    let what = "kernel state (pod links, addresses, routes, sysctls; host sysctls)";
+    let mut diffs = differences(&theirs.run, &ours.run, ALLOWED, what, may_differ);
     if ours.bridge_addrs != theirs.bridge_addrs {
         diffs.push(format!("bridge addresses: ref {:?}, ours {:?}", theirs.bridge_addrs, ours.bridge_addrs));
-    }
-    if !check_may_differ && ours.check != theirs.check {
-        diffs.push(format!("CHECK: ref {}, ours {}", theirs.check, ours.check));
-    }
-    if ours.check != "ok" {
-        diffs.push(format!("our CHECK right after ADD: {}", ours.check));
-    }
-    if ours.del != theirs.del || ours.del != "ok" {
-        diffs.push(format!("DEL: ref {}, ours {}", theirs.del, ours.del));
     }
     assert!(diffs.is_empty(), "ours vs reference ({extra}, ranges {ranges:?}):\n{}", diffs.join("\n"));
 }

@@ -9,16 +9,15 @@
 //! machine's root namespace. Needs root (SKIPPED otherwise), `ip` and `ping`
 //! (iputils-ping).
 
+use conformance::Plugin;
 use conformance::driver::{DriverOut, Lib};
 use conformance::macvlan_lab::{
     Attached, MASTER, MacvlanLab, Parent, add_default_route, add_veth_master, check_attachment, info_data, parent_of,
     sorted_names,
 };
-use conformance::netns::{NetNs, have_root};
-use conformance::plugin::our_bin_dir;
-use conformance::{Invocation, Plugin, conf};
+use conformance::netns::{NetNs, have_ping, skip_without_root};
+use conformance::plugin::our_cni_path;
 use serde_json::{Value, json};
-use std::process::Command;
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
 const V: &str = "1.0.0";
@@ -29,22 +28,12 @@ const HOST_ADDR: &str = "10.85.0.254/24";
 const HOST_GW: &str = "10.85.0.1";
 
 fn skip() -> bool {
-    if !have_root() {
-        eprintln!("SKIPPED: the macvlan tests need root (network namespaces)");
-        return true;
-    }
-    false
+    skip_without_root("the macvlan tests")
 }
 
-/// CNI_PATH with our macvlan and host-local (the build output dir).
-fn ours() -> String {
-    Plugin::ours("macvlan"); // panics with build instructions if missing
-    Plugin::ours("host-local");
-    our_bin_dir("debug").display().to_string()
-}
-
-fn lab() -> MacvlanLab {
-    MacvlanLab::new(&ours())
+/// A fresh lab, or `None` (after printing SKIPPED) without root.
+fn lab() -> Option<MacvlanLab> {
+    (!skip()).then(|| MacvlanLab::new(&our_cni_path(&["macvlan", "host-local"])))
 }
 
 fn v4(lab: &MacvlanLab) -> Value {
@@ -60,11 +49,7 @@ fn host_baseline() -> Vec<String> {
 /// against the pod: layout, MAC, kind, addresses.
 #[track_caller]
 fn add_result(lab: &MacvlanLab, pod: usize, out: &DriverOut, lib: Lib) -> (Value, Attached) {
-    let mut result = out.assert_ok().unwrap_or_else(|| panic!("ADD printed no JSON\n{}", out.describe()));
-    if lib == Lib::Gocni {
-        // go-cni prints its own Result type; the 1.0.0 result is in Raw.
-        result = result["Raw"].as_array().and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
-    }
+    let result = out.assert_result(lib);
     let att = check_attachment(&result, lab.pod(pod), "eth0").unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
     (result, att)
 }
@@ -74,11 +59,6 @@ fn add_result(lab: &MacvlanLab, pod: usize, out: &DriverOut, lib: Lib) -> (Value
 fn add(lab: &MacvlanLab, pod: usize) -> (Value, Attached) {
     let out = lab.drive(&lab.call("add", pod));
     add_result(lab, pod, &out, Lib::Libcni)
-}
-
-#[track_caller]
-fn check_ok(lab: &MacvlanLab, pod: usize) {
-    lab.drive(&lab.call("check", pod)).assert_ok();
 }
 
 /// The mode the kernel reports for `att`'s link.
@@ -102,21 +82,10 @@ fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &NetNs, name:
 /// DEL, then the link and the reservation are gone; DEL again.
 #[track_caller]
 fn del_and_verify(lab: &MacvlanLab, pod: usize) {
-    lab.drive(&lab.call("del", pod)).assert_ok();
-    assert_released(lab, pod);
-    lab.drive(&lab.call("del", pod)).assert_ok();
-    assert_released(lab, pod);
-}
-
-#[track_caller]
-fn assert_released(lab: &MacvlanLab, pod: usize) {
-    let pod_ns = lab.pod(pod);
-    if pod_ns.exists() {
-        assert!(pod_ns.link("eth0").is_none(), "eth0 left in the pod after DEL\n{}", pod_ns.dump());
-    }
-    let held = lab.held_by(pod);
-    assert!(held.is_empty(), "reservations of {} left after DEL: {held:?}", lab.cid(pod));
-    assert!(!lab.cache_entry(pod, "eth0").exists(), "libcni cache entry left after DEL");
+    lab.del_ok(pod, Lib::Libcni);
+    lab.assert_released(pod);
+    lab.del_ok(pod, Lib::Libcni);
+    lab.assert_released(pod);
 }
 
 /// No link or reservation from a failed ADD: the pod holds only `pod_links`,
@@ -138,35 +107,12 @@ fn assert_add_fails(lab: &MacvlanLab, pod: usize, code: u64, key: &str) {
     assert!(msg.contains(key), "error msg must name {key:?}: {err}\n{}", out.describe());
 }
 
-fn ping(lab: &MacvlanLab, from: usize, to: &str) -> Result<(), String> {
-    let addr = to.split('/').next().unwrap_or(to);
-    let out = lab.pod(from).exec(&["ping", "-c", "1", "-W", "3", addr]);
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "ping {addr} from {} failed ({}): {}{}\n{}",
-        lab.pod(from).name(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        lab.pod(from).dump()
-    ))
-}
-
-fn have_ping() -> bool {
-    Command::new("ping").arg("-V").output().is_ok_and(|o| o.status.success())
-}
-
 // ---- 1: two pods on one master ---------------------------------------------
 
 #[test]
 fn two_pods_bridge_mode_ping_check_del() {
-    if skip() {
-        return;
-    }
+    let Some(mut lab) = lab() else { return };
     assert!(have_ping(), "ping is missing: apt-get install iputils-ping");
-    let mut lab = lab();
     let (a, b) = (lab.add_pod(), lab.add_pod());
     lab.setup(V, json!({ "mode": "bridge" }), v4(&lab));
     let (result_a, att_a) = add(&lab, a);
@@ -191,69 +137,56 @@ fn two_pods_bridge_mode_ping_check_del() {
 
     let mut failures = Vec::new();
     for (from, to) in [(a, &att_b), (b, &att_a)] {
-        if let Err(e) = ping(&lab, from, &to.ips[0]) {
+        if let Err(e) = lab.pod(from).ping(&to.ips[0]) {
             failures.push(e);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
-    check_ok(&lab, a);
-    check_ok(&lab, b);
+    lab.check_ok(a, Lib::Libcni);
+    lab.check_ok(b, Lib::Libcni);
     del_and_verify(&lab, a);
     // The other pod is untouched by a's DEL.
     assert!(lab.pod(b).link("eth0").is_some(), "DEL of pod a removed pod b's link");
-    check_ok(&lab, b);
+    lab.check_ok(b, Lib::Libcni);
     del_and_verify(&lab, b);
     assert_eq!(lab.host_link_names(), host_baseline(), "DEL must leave the master alone");
 }
 
 #[test]
 fn gocni_smoke() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({}), v4(&lab));
     let out = lab.drive(&lab.call("add", p).lib(Lib::Gocni));
     let (_, att) = add_result(&lab, p, &out, Lib::Gocni);
     assert_eq!(att.ips.len(), 1);
     assert_eq!(mode(&att), "bridge", "default mode: {}", att.link.raw);
-    lab.drive(&lab.call("check", p).lib(Lib::Gocni)).assert_ok();
-    lab.drive(&lab.call("del", p).lib(Lib::Gocni)).assert_ok();
-    assert_released(&lab, p);
-    lab.drive(&lab.call("del", p).lib(Lib::Gocni)).assert_ok();
+    lab.check_ok(p, Lib::Gocni);
+    lab.del_ok(p, Lib::Gocni);
+    lab.assert_released(p);
+    lab.del_ok(p, Lib::Gocni);
 }
 
 #[test]
 fn cni_version_0_4_0_result() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup("0.4.0", json!({}), v4(&lab));
     let (result, att) = add(&lab, p);
     assert_eq!(result["cniVersion"], "0.4.0", "{result}");
     assert_eq!(result["ips"][0]["version"], "4", "0.4.0 results carry ips[].version: {result}");
     assert_eq!(att.ips.len(), 1);
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
 #[test]
 fn concurrent_adds_on_one_master() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let pods: Vec<usize> = (0..8).map(|_| lab.add_pod()).collect();
     lab.setup(V, json!({}), v4(&lab));
-    let shared = &lab;
-    let outs = std::thread::scope(|s| {
-        let handles: Vec<_> = pods.iter().map(|&p| s.spawn(move || shared.drive(&shared.call("add", p)))).collect();
-        handles.into_iter().map(|h| h.join().expect("driver thread")).collect::<Vec<_>>()
-    });
+    let outs = lab.add_concurrently(&pods);
     let mut addrs = Vec::new();
     for (out, &p) in outs.iter().zip(&pods) {
         let (_, att) = add_result(&lab, p, out, Lib::Libcni);
@@ -266,7 +199,7 @@ fn concurrent_adds_on_one_master() {
     assert_eq!(unique.len(), 8, "addresses must be unique: {addrs:?}");
     assert_eq!(lab.host_link_names(), host_baseline(), "temporary links left on the host\n{}", lab.host.dump());
     for &p in &pods {
-        check_ok(&lab, p);
+        lab.check_ok(p, Lib::Libcni);
         del_and_verify(&lab, p);
     }
 }
@@ -275,10 +208,7 @@ fn concurrent_adds_on_one_master() {
 
 #[test]
 fn master_omitted_is_default_route_interface() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     // A decoy created first (lower ifindex), without a default route.
     add_veth_master(&lab.host, "decoy0", "decoy0p").unwrap();
     add_default_route(&lab.host, MASTER, HOST_ADDR, HOST_GW).unwrap();
@@ -286,18 +216,15 @@ fn master_omitted_is_default_route_interface() {
     lab.setup(V, json!({ "master": null }), v4(&lab));
     let (_, att) = add(&lab, p);
     assert_parent(&lab, p, &att, &lab.host, MASTER);
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
 #[test]
 fn master_omitted_ipv6_only_default_route() {
-    if skip() {
-        return;
-    }
     // An IPv6-only node: the reference lists the main table's routes of
     // every family and takes the first without a destination.
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     add_veth_master(&lab.host, "decoy0", "decoy0p").unwrap();
     lab.host.ip(&["-6", "addr", "add", "fd85::254/64", "dev", MASTER, "nodad"]).unwrap();
     lab.host.ip(&["-6", "route", "add", "default", "via", "fd85::1", "dev", MASTER]).unwrap();
@@ -305,16 +232,13 @@ fn master_omitted_ipv6_only_default_route() {
     lab.setup(V, json!({ "master": null }), v4(&lab));
     let (_, att) = add(&lab, p);
     assert_parent(&lab, p, &att, &lab.host, MASTER);
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
 #[test]
 fn link_in_container_master_in_pod() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     // The master exists only in the pod: a lookup on the host would fail.
     add_veth_master(lab.pod(p), "pmaster0", "ppeer0").unwrap();
@@ -323,17 +247,14 @@ fn link_in_container_master_in_pod() {
     assert_parent(&lab, p, &att, lab.pod(p), "pmaster0");
     assert_eq!(mode(&att), "bridge");
     assert_eq!(lab.host_link_names(), host_baseline(), "nothing on the host side\n{}", lab.host.dump());
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
     assert!(lab.pod(p).link("pmaster0").is_some(), "DEL must leave the in-pod master alone");
 }
 
 #[test]
 fn link_in_container_master_omitted_uses_pods_default_route() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     // The host has a default route too, via the host master: it must not be used.
     add_default_route(&lab.host, MASTER, HOST_ADDR, HOST_GW).unwrap();
     let p = lab.add_pod();
@@ -342,7 +263,7 @@ fn link_in_container_master_omitted_uses_pods_default_route() {
     lab.setup(V, json!({ "master": null, "linkInContainer": true }), v4(&lab));
     let (_, att) = add(&lab, p);
     assert_parent(&lab, p, &att, lab.pod(p), "pmaster0");
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
@@ -350,10 +271,7 @@ fn link_in_container_master_omitted_uses_pods_default_route() {
 
 #[test]
 fn modes_are_visible_in_the_kernel() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     // One at a time: passthru wants the master to itself.
     for m in ["private", "vepa", "passthru", "bridge"] {
@@ -361,17 +279,14 @@ fn modes_are_visible_in_the_kernel() {
         let (_, att) = add(&lab, p);
         assert_eq!(mode(&att), m, "mode {m}: {}", att.link.raw);
         assert_parent(&lab, p, &att, &lab.host, MASTER);
-        check_ok(&lab, p);
+        lab.check_ok(p, Lib::Libcni);
         del_and_verify(&lab, p);
     }
 }
 
 #[test]
 fn invalid_mode_is_code_7() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({ "mode": "sideways" }), v4(&lab));
     assert_add_fails(&lab, p, 7, "mode");
@@ -382,10 +297,7 @@ fn invalid_mode_is_code_7() {
 
 #[test]
 fn mac_precedence_config_then_cni_args_then_runtime_config() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let pods: Vec<usize> = (0..3).map(|_| lab.add_pod()).collect();
     let (conf_mac, args_mac, rc_mac) = ("c2:00:00:84:00:01", "c2:00:00:84:00:02", "c2:00:00:84:00:03");
     lab.setup(V, json!({ "mac": conf_mac, "capabilities": { "mac": true } }), v4(&lab));
@@ -420,7 +332,7 @@ fn mac_precedence_config_then_cni_args_then_runtime_config() {
         let mut del = call.clone();
         del.verb = "del";
         lab.drive(&del).assert_ok();
-        assert_released(&lab, p);
+        lab.assert_released(p);
         lab.drive(&del).assert_ok();
     }
 }
@@ -429,25 +341,19 @@ fn mac_precedence_config_then_cni_args_then_runtime_config() {
 
 #[test]
 fn mtu_applied() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({ "mtu": 1400 }), v4(&lab));
     let (_, att) = add(&lab, p);
     assert_eq!(att.link.mtu(), 1400, "{}", att.link.raw);
     assert_eq!(lab.host.require_link(MASTER).mtu(), 1500, "the master's MTU is not touched");
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
 #[test]
 fn mtu_above_masters_is_code_7_and_leaves_nothing() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.host.ip(&["link", "set", MASTER, "mtu", "1450"]).unwrap();
     lab.setup(V, json!({ "mtu": 1451 }), v4(&lab));
@@ -458,21 +364,18 @@ fn mtu_above_masters_is_code_7_and_leaves_nothing() {
     lab.setup(V, json!({ "mtu": 1450 }), v4(&lab));
     let (_, att) = add(&lab, p);
     assert_eq!(att.link.mtu(), 1450);
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
 #[test]
 fn bcqueuelen_applied() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({ "bcqueuelen": 123 }), v4(&lab));
     let (_, att) = add(&lab, p);
     assert_eq!(info_data(&att.link, "bcqueuelen"), Some(&json!(123)), "{}", att.link.raw);
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
@@ -480,10 +383,7 @@ fn bcqueuelen_applied() {
 
 #[test]
 fn l2_only_link_up_no_address_check_passes() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({}), json!({}));
     let (result, att) = add(&lab, p);
@@ -503,7 +403,7 @@ fn l2_only_link_up_no_address_check_passes() {
         ["net.ipv4.conf.eth0.arp_notify=0", "net.ipv6.conf.eth0.ndisc_notify=0"],
         "L2: the link is only brought up"
     );
-    check_ok(&lab, p);
+    lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p);
 }
 
@@ -511,10 +411,7 @@ fn l2_only_link_up_no_address_check_passes() {
 
 #[test]
 fn del_after_netns_deleted() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({}), v4(&lab));
     add(&lab, p);
@@ -525,34 +422,24 @@ fn del_after_netns_deleted() {
 
 #[test]
 fn del_with_empty_netns() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({}), v4(&lab));
     let (result, _) = add(&lab, p);
     assert_eq!(lab.held_by(p).len(), 1);
     // What libcni would send, minus the netns: the plugin object + prevResult.
-    let mut plugin_conf = lab.macvlan_plugin(json!({}), v4(&lab));
-    plugin_conf["cniVersion"] = json!(V);
-    plugin_conf["name"] = json!(lab.net);
-    let stdin = conf::with_prev_result(&plugin_conf, &result);
-    let inv = Invocation::del().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", "").stdin_json(&stdin);
+    let plugin_conf = lab.plugin_conf(V, lab.macvlan_plugin(json!({}), v4(&lab)));
     let macvlan = Plugin::ours("macvlan");
-    lab.exec_plugin(&macvlan, &inv).assert_ok_silent();
+    lab.del_without_netns(&macvlan, p, &plugin_conf, &result).assert_ok_silent();
     assert!(lab.held_by(p).is_empty(), "DEL with empty netns must release the address: {:?}", lab.reservations());
-    lab.exec_plugin(&macvlan, &inv).assert_ok_silent();
+    lab.del_without_netns(&macvlan, p, &plugin_conf, &result).assert_ok_silent();
 }
 
 #[test]
 fn del_after_master_deleted() {
-    if skip() {
-        return;
-    }
     // With `master` named, and with it taken from the (now gone) default route.
     for (what, extra) in [("master named", json!({})), ("master from the default route", json!({ "master": null }))] {
-        let mut lab = lab();
+        let Some(mut lab) = lab() else { return };
         let p = lab.add_pod();
         add_default_route(&lab.host, MASTER, HOST_ADDR, HOST_GW).unwrap();
         lab.setup(V, extra, v4(&lab));
@@ -562,8 +449,8 @@ fn del_after_master_deleted() {
         assert!(lab.pod(p).link("eth0").is_none(), "{what}: eth0 outlived its master\n{}", lab.pod(p).dump());
         let out = lab.drive(&lab.call("del", p));
         assert!(out.success(), "{what}: DEL after the master was deleted must succeed\n{}", out.describe());
-        assert_released(&lab, p);
-        lab.drive(&lab.call("del", p)).assert_ok();
+        lab.assert_released(p);
+        lab.del_ok(p, Lib::Libcni);
     }
 }
 
@@ -571,10 +458,7 @@ fn del_after_master_deleted() {
 
 #[test]
 fn check_fails_after_tampering() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let tamper: [(&str, &[&str]); 6] = [
         ("address removed", &["addr", "flush", "dev", "eth0", "scope", "global"]),
         ("link down", &["link", "set", "eth0", "down"]),
@@ -589,7 +473,7 @@ fn check_fails_after_tampering() {
     lab.setup(V, json!({ "mtu": 1400 }), ipam);
     for &p in &pods {
         add(&lab, p);
-        check_ok(&lab, p);
+        lab.check_ok(p, Lib::Libcni);
     }
     let mut failures = Vec::new();
     for ((what, cmd), &p) in tamper.iter().zip(&pods) {
@@ -598,21 +482,19 @@ fn check_fails_after_tampering() {
             lab.pod(p).ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]).unwrap();
             lab.pod(p).ip(&["link", "set", "eth0", "up"]).unwrap();
         }
-        let out = lab.drive(&lab.call("check", p));
-        if let Err(e) = std::panic::catch_unwind(|| out.assert_error_code(103)) {
-            let msg = e.downcast_ref::<String>().cloned().unwrap_or_default();
-            failures.push(format!("{what}: {msg}"));
+        if let Err(e) = lab.drive(&lab.call("check", p)).check_error_code(103) {
+            failures.push(format!("{what}: {e}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for (i, &p) in pods.iter().enumerate() {
-        lab.drive(&lab.call("del", p)).assert_ok();
+        lab.del_ok(p, Lib::Libcni);
         assert!(lab.held_by(p).is_empty(), "{}: reservation left after DEL", tamper[i].0);
         if tamper[i].0 != "replaced by a veth" {
             // (The veth that replaced eth0 is not ours: what DEL does with it is not pinned down.)
             assert!(lab.pod(p).link("eth0").is_none(), "{}: eth0 left after DEL", tamper[i].0);
         }
-        lab.drive(&lab.call("del", p)).assert_ok();
+        lab.del_ok(p, Lib::Libcni);
     }
 }
 
@@ -620,10 +502,7 @@ fn check_fails_after_tampering() {
 
 #[test]
 fn missing_master_is_code_7() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({ "master": "nosuchdev0" }), v4(&lab));
     assert_add_fails(&lab, p, 7, "master");
@@ -632,10 +511,7 @@ fn missing_master_is_code_7() {
 
 #[test]
 fn no_master_and_no_default_route_is_code_7() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({ "master": null }), v4(&lab));
     assert_add_fails(&lab, p, 7, "master");
@@ -644,10 +520,7 @@ fn no_master_and_no_default_route_is_code_7() {
 
 #[test]
 fn invalid_mac_is_code_7() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({ "mac": "not-a-mac" }), v4(&lab));
     assert_add_fails(&lab, p, 7, "mac");
@@ -656,10 +529,7 @@ fn invalid_mac_is_code_7() {
 
 #[test]
 fn missing_ipam_plugin_is_code_7_and_no_link_left() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.setup(V, json!({}), json!({ "type": "no-such-ipam-plugin" }));
     assert_add_fails(&lab, p, 7, "ipam.type");
@@ -668,10 +538,7 @@ fn missing_ipam_plugin_is_code_7_and_no_link_left() {
 
 #[test]
 fn ipam_exhausted_is_101_and_rolls_back_the_link() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let (a, b) = (lab.add_pod(), lab.add_pod());
     let one = lab.host_local(json!([[{ "subnet": SUBNET4, "rangeStart": "10.84.0.10", "rangeEnd": "10.84.0.10" }]]));
     lab.setup(V, json!({}), one);
@@ -682,16 +549,13 @@ fn ipam_exhausted_is_101_and_rolls_back_the_link() {
     assert_eq!(sorted_names(lab.pod(b)), ["lo"], "link left in the pod after IPAM failed\n{}", lab.pod(b).dump());
     assert_eq!(lab.host_link_names(), host_baseline());
     assert!(lab.held_by(b).is_empty(), "{:?}", lab.reservations());
-    check_ok(&lab, a);
+    lab.check_ok(a, Lib::Libcni);
     del_and_verify(&lab, a);
 }
 
 #[test]
 fn existing_ifname_is_104_and_leaves_nothing() {
-    if skip() {
-        return;
-    }
-    let mut lab = lab();
+    let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     lab.pod(p).ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]).unwrap();
     lab.setup(V, json!({}), v4(&lab));

@@ -11,47 +11,25 @@
 //! here has DNS: the one documented difference (we keep IPAM's DNS unless
 //! config `dns` is set; the reference drops it) cannot show up.
 
+use conformance::Plugin;
 use conformance::bridge_result::layout;
 use conformance::kernel::facts_diff;
 use conformance::macvlan_lab::{MacvlanLab, info_data, parent_of};
-use conformance::netns::have_root;
-use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
-use conformance::{Invocation, Outcome, Plugin, conf};
+use conformance::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 use serde_json::{Value, json};
-use std::path::Path;
-
-/// The reference's highest version.
-const V: &str = "1.0.0";
-const IFNAME: &str = "eth0";
 
 /// What one implementation did.
 struct Side {
-    label: &'static str,
+    run: Run,
     // Kept alive until the comparison is printed (namespaces are in here).
     _lab: MacvlanLab,
-    layout: Value,
-    pod: Vec<String>,
     host: Vec<String>,
-    check: String,
-    del: String,
-    del_again: String,
-}
-
-/// "ok" or "error <code>".
-fn verdict(o: &Outcome) -> String {
-    assert!(!o.panicked(), "{}", o.describe());
-    if o.success() {
-        "ok".into()
-    } else {
-        format!("error {}: {}", o.json().ok().and_then(|v| v["code"].as_u64()).unwrap_or(0), o.stdout_str().trim())
-    }
 }
 
 /// `ipam`: `None` for L2, else host-local keys (`ranges`, `routes`) to which
 /// each side adds its own `type` and `dataDir`.
-fn run_side(label: &'static str, dir: &Path, extra: &Value, ipam: Option<&Value>) -> Side {
-    let plugin = Plugin::find(dir, "macvlan", label).unwrap_or_else(|e| panic!("{e}"));
-    let mut lab = MacvlanLab::new(&dir.display().to_string());
+fn run_side(plugin: &Plugin, extra: &Value, ipam: Option<&Value>) -> Side {
+    let mut lab = MacvlanLab::new(&plugin.dir().display().to_string());
     let p = lab.add_pod();
     let ipam = match ipam {
         Some(keys) => {
@@ -63,27 +41,17 @@ fn run_side(label: &'static str, dir: &Path, extra: &Value, ipam: Option<&Value>
         }
         None => json!({}),
     };
-    let mut c = lab.macvlan_plugin(extra.clone(), ipam);
-    c["cniVersion"] = json!(V);
-    c["name"] = json!("diff"); // same network name on both sides
-    let pod_path = lab.pod(p).path_str();
-    let inv = |verb: &str, stdin: &Value| {
-        Invocation::attachment_verb(verb).attachment("diff-ctr", IFNAME).set("CNI_NETNS", &pod_path).stdin_json(stdin)
-    };
-    let add = lab.exec_plugin(&plugin, &inv("ADD", &c));
-    let result = add.assert_ok_json();
+    let c = vs_reference::plugin_conf(lab.macvlan_plugin(extra.clone(), ipam));
+    let result = exec(&lab, plugin, p, "ADD", &c).assert_ok_json();
     // No bridge here: a name no interface has.
-    let layout = layout(&result, "<no bridge>", &pod_path);
+    let layout = layout(&result, "<no bridge>", &lab.pod(p).path_str());
     let mut pod = lab.pod(p).normalized();
     pod.extend(macvlan_facts(&lab, p));
-    pod.extend(sysctl_facts(&lab, p));
+    pod.extend(sysctl_facts(lab.pod(p), "pod", &sysctl_keys()));
     pod.sort();
     let host = lab.host.normalized();
-    let follow = conf::with_prev_result(&c, &result);
-    let check = verdict(&lab.exec_plugin(&plugin, &inv("CHECK", &follow)));
-    let del = verdict(&lab.exec_plugin(&plugin, &inv("DEL", &follow)));
-    let del_again = verdict(&lab.exec_plugin(&plugin, &inv("DEL", &follow)));
-    Side { label, _lab: lab, layout, pod, host, check, del, del_again }
+    let verdicts = follow_up(&lab, plugin, p, &c, &result, &["CHECK", "DEL", "second DEL"]);
+    Side { run: Run { label: plugin.label(), layout, pod, verdicts }, _lab: lab, host }
 }
 
 /// The macvlan's own attributes: mode, broadcast queue length, and where
@@ -109,17 +77,16 @@ fn macvlan_facts(lab: &MacvlanLab, p: usize) -> Vec<String> {
     out
 }
 
-/// Sysctls the plugins set (or that decide how the pod behaves), as facts.
-fn sysctl_facts(lab: &MacvlanLab, p: usize) -> Vec<String> {
-    let keys = [
+/// Sysctls the plugins set (or that decide how the pod behaves).
+fn sysctl_keys() -> Vec<String> {
+    vec![
         format!("net.ipv4.conf.{IFNAME}.arp_notify"),
         format!("net.ipv6.conf.{IFNAME}.ndisc_notify"),
         format!("net.ipv6.conf.{IFNAME}.accept_dad"),
         format!("net.ipv6.conf.{IFNAME}.disable_ipv6"),
         format!("net.ipv6.conf.{IFNAME}.keep_addr_on_down"),
         format!("net.ipv6.conf.{IFNAME}.accept_ra"),
-    ];
-    keys.iter().map(|k| format!("sysctl pod {k}={}", lab.pod(p).sysctl(k).unwrap_or_else(|e| e))).collect()
+    ]
 }
 
 /// Differences that are on purpose, each documented in the README:
@@ -138,43 +105,15 @@ const ALLOWED: &[&str] = &[
     "link eth0 txqlen=",
 ];
 
-fn without_allowed(facts: &[String]) -> Vec<String> {
-    facts.iter().filter(|f| !ALLOWED.iter().any(|a| f.starts_with(a))).cloned().collect()
-}
-
 fn compare(extra: Value, ipam: Option<Value>) {
-    if !have_root() {
-        eprintln!("SKIPPED: needs root (network namespaces)");
+    let Some((theirs, ours)) = run_both("macvlan", |plugin| run_side(plugin, &extra, ipam.as_ref())) else {
         return;
-    }
-    Plugin::ours("macvlan");
-    Plugin::reference("macvlan");
-    let theirs = run_side("ref", Path::new(REFERENCE_DIR), &extra, ipam.as_ref());
-    let ours = run_side("ours", &our_bin_dir("debug"), &extra, ipam.as_ref());
-
-    let mut diffs = Vec::new();
-    if ours.layout != theirs.layout {
-        diffs.push(format!(
-            "result layout differs:\n  {}: {}\n  {}: {}",
-            theirs.label, theirs.layout, ours.label, ours.layout
-        ));
-    }
-    let d = facts_diff(theirs.label, &without_allowed(&theirs.pod), ours.label, &without_allowed(&ours.pod));
-    if !d.is_empty() {
-        diffs.push(format!("pod state differs (links, macvlan attributes, addresses, routes, sysctls):\n{d}"));
-    }
-    let d = facts_diff(theirs.label, &theirs.host, ours.label, &ours.host);
+    };
+    let what = "pod state (links, macvlan attributes, addresses, routes, sysctls)";
+    let mut diffs = differences(&theirs.run, &ours.run, ALLOWED, what, &[]);
+    let d = facts_diff(theirs.run.label, &theirs.host, ours.run.label, &ours.host);
     if !d.is_empty() {
         diffs.push(format!("host namespace state differs (master, peer, routes):\n{d}"));
-    }
-    for (verb, a, b) in [
-        ("CHECK", &theirs.check, &ours.check),
-        ("DEL", &theirs.del, &ours.del),
-        ("second DEL", &theirs.del_again, &ours.del_again),
-    ] {
-        if a != b || b != "ok" {
-            diffs.push(format!("{verb}: ref {a}, ours {b}"));
-        }
     }
     assert!(diffs.is_empty(), "ours vs reference ({extra}, ipam {ipam:?}):\n{}", diffs.join("\n"));
 }

@@ -5,9 +5,9 @@
 //! per master and id): the lab's host namespace gets a plain bridge "switch"
 //! with two veth pairs, whose host ends are the masters.
 
-use conformance::bridge_lab::Lab;
 use conformance::driver::Lib;
-use conformance::plugin::our_bin_dir;
+use conformance::lab::Lab;
+use conformance::plugin::our_cni_path;
 use conformance::{Invocation, Plugin};
 use serde_json::{Value, json};
 
@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 const V: &str = "1.0.0";
 
 fn lab_with_masters() -> Lab {
-    Plugin::ours("vlan");
-    let lab = Lab::new(&our_bin_dir("debug").display().to_string());
+    let lab = Lab::new(&our_cni_path(&["vlan"]));
     let sw = format!("{}s", lab.prefix);
     let ip = |args: &[&str]| lab.host.ip(args).unwrap_or_else(|e| panic!("{e}"));
     ip(&["link", "add", &sw, "type", "bridge"]);

@@ -1,14 +1,17 @@
 //! `bench ipam-scaling`: host-local ADD/DEL cost as the store grows, ours vs the
 //! reference, on a tmpfs store pre-populated in the reference on-disk format.
 //! `bench bridge`: bridge + host-local ADD/DEL, ours vs the reference
-//! (conformance::bench_bridge).
+//! (conformance::bench_bridge, run by conformance::bench_plugin).
 //! `bench macvlan`: macvlan + host-local ADD/DEL, ours vs the reference
-//! (conformance::bench_macvlan).
+//! (conformance::bench_macvlan, run by conformance::bench_plugin).
 //!
 //! CPU time (user+sys from wait4) is the number to trust; wall time on a shared
 //! 2-core box is reported but noisy.
 
 use conformance::bench::{self, Sample, Summary, ms};
+use conformance::bench_bridge::Bridge;
+use conformance::bench_macvlan::Macvlan;
+use conformance::bench_plugin::{self, Scenario};
 use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
 use conformance::{Plugin, conf};
 use serde_json::{Value, json};
@@ -356,18 +359,27 @@ fn ipam_scaling(o: &Opts) -> Result<bool, String> {
     Ok(!matches!(gate, Some(Err(_))))
 }
 
+/// The `bench <plugin>` subcommands, in the order `--help` lists them.
+const PLUGINS: [&dyn Scenario; 2] = [&Bridge, &Macvlan];
+
+/// This binary's usage followed by every `bench <plugin>`'s.
+fn full_usage() -> String {
+    PLUGINS.iter().fold(USAGE.to_string(), |u, s| format!("{u}\n\n{}", bench_plugin::usage(s.plugin())))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(&scenario) = args.first().and_then(|a| PLUGINS.iter().find(|s| s.plugin() == a)) {
+        return bench_plugin::main(scenario, &args[1..]);
+    }
     match args.first().map(String::as_str) {
         Some("ipam-scaling") => {}
-        Some("bridge") => return conformance::bench_bridge::main(&args[1..]),
-        Some("macvlan") => return conformance::bench_macvlan::main(&args[1..]),
         Some("-h" | "--help") => {
-            println!("{USAGE}\n\n{}\n\n{}", conformance::bench_bridge::USAGE, conformance::bench_macvlan::USAGE);
+            println!("{}", full_usage());
             return ExitCode::SUCCESS;
         }
         _ => {
-            eprintln!("{USAGE}\n\n{}\n\n{}", conformance::bench_bridge::USAGE, conformance::bench_macvlan::USAGE);
+            eprintln!("{}", full_usage());
             return ExitCode::from(2);
         }
     }
