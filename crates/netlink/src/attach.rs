@@ -22,7 +22,7 @@ pub async fn ensure_free(req: &Request, ns: &Sockets) -> Result<(), Error> {
 
 /// Create a link under a random temporary name (the kernel may check names
 /// in the creating namespace), find it in the pod and name it `CNI_IFNAME`
-/// there. `create` gets the temporary name and maps its own errors: with 48
+/// there. `create` gets the temporary name and maps its own errors: with 46
 /// random bits a name clash is not worth a retry, so EEXIST means what the
 /// plugin says it means (a VLAN id in use, say).
 pub async fn create_in_pod(
