@@ -6,7 +6,11 @@ set -euo pipefail
 
 need_apt=()
 [ -x /usr/lib/cni/host-local ] || need_apt+=(containernetworking-plugins)
+# Commands the tests run to look at the kernel (the plugins themselves use none of them).
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v nft >/dev/null || need_apt+=(nftables)
+command -v ping >/dev/null || need_apt+=(iputils-ping)
+command -v nsenter >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
