@@ -61,7 +61,7 @@ impl Plugin for Static {
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let (addresses, _) = load(req)?;
-        let prev = req.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))?;
+        let prev = req.require_prev_result()?;
         for a in addresses {
             let found = prev.ips.iter().find(|ip| ip.address.ip() == a.cidr.ip());
             match found {

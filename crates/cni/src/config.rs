@@ -96,6 +96,11 @@ impl Request {
             .map_err(|e| Error::config(e.path, e.msg))
     }
 
+    /// `prevResult`, which CHECK needs (code 7 naming it when absent).
+    pub fn require_prev_result(&self) -> Result<CniResult, Error> {
+        self.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))
+    }
+
     /// The MAC the runtime asked for: `runtimeConfig.mac` over `args.cni.mac`
     /// over `CNI_ARGS MAC`, the reference bridge's precedence. Returns the
     /// value and the field it came from, for error messages.

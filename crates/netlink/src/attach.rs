@@ -174,6 +174,16 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
     Ok(link)
 }
 
+/// CHECK: `link` has the MTU the config asks for, if it asks for one.
+pub fn check_mtu(link: &Link, mtu: Option<u32>) -> Result<(), Error> {
+    match mtu {
+        Some(mtu) if link.mtu != mtu => {
+            Err(check_failed(format!("{} has MTU {}, config says {mtu}", link.name, link.mtu)))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The index in `prev.interfaces` of this attachment's pod interface.
 pub fn prev_interface(req: &Request, prev: &CniResult) -> Result<usize, Error> {
     let ifname = &req.env.ifname;

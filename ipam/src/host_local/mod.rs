@@ -43,14 +43,7 @@ impl Plugin for HostLocal {
     fn del(&self, req: &Request) -> Result<(), Error> {
         let cfg = Config::load(req)?;
         let store = open(&cfg)?;
-        let owner = Owner::new(&req.env.container_id, &req.env.ifname);
-        let mut held = store.held_by(&owner)?;
-        let mut key = owner;
-        if held.is_empty() {
-            // Files from before host-local recorded the ifname hold only the ID.
-            key = Owner::legacy(&req.env.container_id);
-            held = store.held_by(&key)?;
-        }
+        let (key, held) = store.attachment(&req.env.container_id, &req.env.ifname)?;
         for ip in &held {
             store.release(*ip)?;
         }
@@ -61,8 +54,7 @@ impl Plugin for HostLocal {
     fn check(&self, req: &Request) -> Result<(), Error> {
         let cfg = Config::load(req)?;
         let store = open(&cfg)?;
-        let owner = Owner::new(&req.env.container_id, &req.env.ifname);
-        if store.held_by(&owner)?.is_empty() && store.held_by(&Owner::legacy(&req.env.container_id))?.is_empty() {
+        if store.attachment(&req.env.container_id, &req.env.ifname)?.1.is_empty() {
             return Err(crate::Error::NotFound {
                 container_id: req.env.container_id.clone(),
                 ifname: req.env.ifname.clone(),

@@ -127,6 +127,20 @@ impl Store {
         Ok(held)
     }
 
+    /// What an attachment holds, as the reference's DEL finds it: its own
+    /// reservations, or failing those, the ID-only ones of files written
+    /// before host-local recorded the ifname. Returns the owner they are under.
+    pub fn attachment(&self, container_id: &str, ifname: &str) -> Result<(Owner, Vec<IpAddr>), Error> {
+        let owner = Owner::new(container_id, ifname);
+        let held = self.held_by(&owner)?;
+        if !held.is_empty() {
+            return Ok((owner, held));
+        }
+        let legacy = Owner::legacy(container_id);
+        let held = self.held_by(&legacy)?;
+        Ok((legacy, held))
+    }
+
     /// Record that `owner` holds exactly `ips` (none: forget it).
     pub fn set_held(&self, owner: &Owner, ips: &[IpAddr]) -> Result<(), Error> {
         let name = owner.index_name();

@@ -34,7 +34,7 @@ impl Plugin for Bridge {
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let s = config::load(req)?;
-        let prev = req.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))?;
+        let prev = req.require_prev_result()?;
         netlink::with_pod(&req.env.netns, async |ns| check::check(req, &s, ns, &prev).await)
     }
 

@@ -11,10 +11,5 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
     if link.macvlan_mode.as_deref() != Some(want) {
         return Err(check_failed(format!("{} is in mode {:?}, config says {want}", link.name, link.macvlan_mode)));
     }
-    if let Some(mtu) = s.mtu
-        && link.mtu != mtu
-    {
-        return Err(check_failed(format!("{} has MTU {}, config says {mtu}", link.name, link.mtu)));
-    }
-    Ok(())
+    attach::check_mtu(&link, s.mtu)
 }

@@ -34,19 +34,14 @@ impl Plugin for Vlan {
 
     fn check(&self, req: &Request) -> Result<(), Error> {
         let s = config::load(req)?;
-        let prev = req.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))?;
+        let prev = req.require_prev_result()?;
         netlink::with_pod(&req.env.netns, async |ns| {
             let link = attach::check(req, ns, &prev, "vlan").await?;
             let want = (s.id, protocol_name(s.protocol).to_string());
             if link.vlan.as_ref() != Some(&want) {
                 return Err(check_failed(format!("{} is VLAN {:?}, config says {want:?}", link.name, link.vlan)));
             }
-            match s.mtu {
-                Some(mtu) if link.mtu != mtu => {
-                    Err(check_failed(format!("{} has MTU {}, config says {mtu}", link.name, link.mtu)))
-                }
-                _ => Ok(()),
-            }
+            attach::check_mtu(&link, s.mtu)
         })
     }
 
