@@ -19,6 +19,8 @@ pub const MASTER_PEER: &str = "peer0";
 pub struct MacvlanLab {
     lab: Lab,
     pub master: String,
+    /// The plugin type under test: `macvlan`, or `ipvlan`, which takes the same master.
+    pub kind: &'static str,
 }
 
 impl Deref for MacvlanLab {
@@ -38,18 +40,23 @@ impl MacvlanLab {
     /// A host namespace with [`MASTER`] (up, MTU 1500) and empty dirs;
     /// `cni_path` is what the runtime searches.
     pub fn new(cni_path: &str) -> MacvlanLab {
+        MacvlanLab::of_kind("macvlan", cni_path)
+    }
+
+    /// The same, for plugin type `kind`.
+    pub fn of_kind(kind: &'static str, cni_path: &str) -> MacvlanLab {
         let lab = Lab::new(cni_path);
         add_veth_master(&lab.host, MASTER, MASTER_PEER).unwrap_or_else(|e| panic!("{e}"));
-        MacvlanLab { lab, master: MASTER.to_string() }
+        MacvlanLab { lab, master: MASTER.to_string(), kind }
     }
 
-    /// The macvlan plugin object: `{"type":"macvlan","master":<MASTER>, ...extra, "ipam": ipam}`.
+    /// The plugin object: `{"type":<kind>,"master":<MASTER>, ...extra, "ipam": ipam}`.
     /// A `null` in `extra` removes the key (`{"master": null}`: no master).
     pub fn macvlan_plugin(&self, extra: Value, ipam: Value) -> Value {
-        plugin_object(json!({ "type": "macvlan", "master": self.master }), extra, ipam)
+        plugin_object(json!({ "type": self.kind, "master": self.master }), extra, ipam)
     }
 
-    /// Writes a one-plugin conflist with macvlan.
+    /// Writes a one-plugin conflist with the plugin.
     pub fn setup(&self, version: &str, extra: Value, ipam: Value) -> Value {
         let list = self.conflist(version, vec![self.macvlan_plugin(extra, ipam)]);
         self.write_conflist(&list);
@@ -141,6 +148,11 @@ pub struct Attached {
 /// interface, `ifname` with `sandbox` = the pod's path and the kernel's MAC;
 /// the link is a macvlan; every IP has `interface` 0 and is on the link.
 pub fn check_attachment(result: &Value, pod: &NetNs, ifname: &str) -> Result<Attached, String> {
+    check_attachment_of("macvlan", result, pod, ifname)
+}
+
+/// [`check_attachment`] for a link of type `kind`.
+pub fn check_attachment_of(kind: &str, result: &Value, pod: &NetNs, ifname: &str) -> Result<Attached, String> {
     let ctx = || format!("result: {result}\n{}", pod.dump());
     let ifs = result["interfaces"].as_array().cloned().unwrap_or_default();
     if ifs.len() != 1 {
@@ -150,8 +162,8 @@ pub fn check_attachment(result: &Value, pod: &NetNs, ifname: &str) -> Result<Att
         return Err(format!("interfaces[0] must be {ifname} with sandbox {}\n{}", pod.path_str(), ctx()));
     }
     let link = pod.link(ifname).ok_or_else(|| format!("{ifname} missing in the pod\n{}", ctx()))?;
-    if link.kind() != "macvlan" {
-        return Err(format!("{ifname} is a {:?}, not a macvlan\n{}", link.kind(), ctx()));
+    if link.kind() != kind {
+        return Err(format!("{ifname} is a {:?}, not a {kind}\n{}", link.kind(), ctx()));
     }
     let mac = ifs[0]["mac"].as_str().unwrap_or("").to_ascii_lowercase();
     if mac != link.mac() {

@@ -114,6 +114,15 @@ impl Request {
     }
 }
 
+/// A link's `mtu` key: 0 means "leave it to the kernel" (the master's MTU).
+pub fn link_mtu(mtu: i64) -> Result<Option<u32>, Error> {
+    match mtu {
+        0 => Ok(None),
+        m if (68..=65535).contains(&m) => Ok(Some(m as u32)),
+        m => Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the master's)"))),
+    }
+}
+
 /// Decode a config value, mapping type errors to code 7 naming the field.
 pub fn decode_conf<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, Error> {
     gojson::decode(value, root).map_err(|e| {

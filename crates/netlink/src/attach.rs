@@ -80,9 +80,25 @@ pub fn lease(req: &Request, iface: usize) -> Result<(Option<IpamLease<'_>>, CniR
 /// IPAM, sysctls, addresses, routes and link up for `link`, and the result
 /// with `link` as its only interface. The caller deletes `link` if this fails.
 pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
-    let (lease, mut result) = lease(req, 0)?;
-    if lease.is_some() {
-        // Announce the addresses when the link comes up, as the reference does (only with IPAM).
+    let (lease, result) = lease(req, 0)?;
+    let result = apply(req, ns, link, result, lease.is_some()).await?;
+    if let Some(lease) = lease {
+        lease.keep();
+    }
+    Ok(result)
+}
+
+/// Put `result`'s addresses and routes on `link` (if `addressed`; else
+/// only bring it up) and make `link` the result's only interface.
+pub async fn apply(
+    req: &Request,
+    ns: &Sockets,
+    link: &Link,
+    mut result: CniResult,
+    addressed: bool,
+) -> Result<CniResult, Error> {
+    if addressed {
+        // Announce the addresses when the link comes up, as the reference does (only with addresses).
         let ifname = &link.name;
         ns.in_pod(|| -> Result<(), crate::Error> {
             sysctl::set(&sysctl::iface("ipv4", ifname, "arp_notify"), "1")?;
@@ -101,15 +117,16 @@ pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniRe
         sandbox: Some(req.env.netns.clone()),
         ..Interface::default()
     }];
-    if let Some(lease) = lease {
-        lease.keep();
-    }
     Ok(result)
 }
 
 /// ADD's tail: [`configure`], deleting `link` again if that fails.
 pub async fn configure_or_remove(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
-    let result = configure(req, ns, link).await;
+    remove_on_error(ns, link, configure(req, ns, link).await).await
+}
+
+/// Delete `link` if `result` is an error: the rollback of a failed ADD.
+pub async fn remove_on_error<T>(ns: &Sockets, link: &Link, result: Result<T, Error>) -> Result<T, Error> {
     if result.is_err()
         && let Err(e) = ns.pod.delete_link(link.index).await
     {

@@ -10,6 +10,7 @@ mod addr;
 pub mod attach;
 pub mod configure;
 mod error;
+pub mod ipvlan;
 mod link;
 pub mod macvlan;
 mod neigh;

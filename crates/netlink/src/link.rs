@@ -6,8 +6,8 @@ use crate::{Error, Netlink};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoMacVlan, InfoPortData, InfoVeth, InfoVlan, LinkAttribute,
-    LinkFlags, LinkInfo, LinkMessage, State,
+    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoIpVlan, InfoMacVlan, InfoPortData, InfoVeth, InfoVlan,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::time::Duration;
@@ -34,6 +34,10 @@ pub struct Link {
     pub macvlan_mode: Option<String>,
     /// VLAN id and protocol (`802.1q`/`802.1ad`), for VLAN links.
     pub vlan: Option<(u16, String)>,
+    /// The port's mode and flag (`l2`, `bridge`), for ipvlan links.
+    pub ipvlan: Option<(String, String)>,
+    /// IFLA_LINK_NETNSID: `link` is an index in another namespace.
+    pub link_netnsid: Option<i32>,
 }
 
 /// Bridge port attributes, read from IFLA_INFO_PORT_DATA.
@@ -61,6 +65,7 @@ impl Link {
                 LinkAttribute::OperState(s) => link.oper_up = s == State::Up,
                 LinkAttribute::IfAlias(a) => link.alias = a,
                 LinkAttribute::Link(l) => link.link = Some(l),
+                LinkAttribute::LinkNetNsId(id) => link.link_netnsid = Some(id),
                 LinkAttribute::LinkInfo(infos) => read_info(&mut link, infos),
                 _ => {}
             }
@@ -90,6 +95,18 @@ fn read_info(link: &mut Link, infos: Vec<LinkInfo>) {
                         link.macvlan_mode = Some(crate::macvlan::mode_name(m).to_string());
                     }
                 }
+            }
+            LinkInfo::Data(InfoData::IpVlan(attrs)) => {
+                let mut port = (crate::ipvlan::Mode::L3, crate::ipvlan::Flags::empty());
+                for a in attrs {
+                    match a {
+                        InfoIpVlan::Mode(m) => port.0 = m,
+                        InfoIpVlan::Flags(f) => port.1 = f,
+                        _ => {}
+                    }
+                }
+                link.ipvlan =
+                    Some((crate::ipvlan::mode_name(port.0).to_string(), crate::ipvlan::flag_name(port.1).to_string()));
             }
             LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
                 for a in attrs {

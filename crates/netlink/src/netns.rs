@@ -57,8 +57,12 @@ impl Netns {
 
     /// Same namespace as `other` (same nsfs inode).
     pub fn same_as(&self, other: &Netns) -> bool {
-        let id = |f: &File| nix::sys::stat::fstat(f.as_fd()).map(|s| (s.st_dev, s.st_ino)).ok();
-        id(&self.file).is_some() && id(&self.file) == id(&other.file)
+        self.id().is_some() && self.id() == other.id()
+    }
+
+    /// The namespace's identity: its nsfs device and inode.
+    pub fn id(&self) -> Option<(u64, u64)> {
+        nix::sys::stat::fstat(self.file.as_fd()).map(|s| (s.st_dev, s.st_ino)).ok()
     }
 }
 

@@ -22,7 +22,17 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
             mac: s.mac.clone(),
             bc_queue_len: s.bc_queue_len,
         };
-        Ok(creator.add_macvlan(&spec).await?)
+        match creator.add_macvlan(&spec).await {
+            Err(e) if e.errno() == Some(nix::libc::EBUSY) => Err(Error::config(
+                "master",
+                format!(
+                    "{} is taken by another kind of device (ipvlan links, or a passthru macvlan): \
+                     macvlan links can share a master only with each other",
+                    master.name
+                ),
+            )),
+            other => Ok(other?),
+        }
     })
     .await?;
     attach::configure_or_remove(req, ns, &link).await

@@ -35,11 +35,7 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
     if !c.master.is_empty() {
         cni::env::validate_ifname(&c.master).map_err(|m| Error::config("master", m))?;
     }
-    let mtu = match c.mtu {
-        0 => None,
-        m if (68..=65535).contains(&m) => Some(m as u32),
-        m => return Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the master's)"))),
-    };
+    let mtu = cni::config::link_mtu(c.mtu)?;
     let bc_queue_len = match c.bcqueuelen {
         None => None,
         Some(q) => Some(u32::try_from(q).map_err(|_| Error::config("bcqueuelen", format!("{q} is not a uint32")))?),

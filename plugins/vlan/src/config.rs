@@ -41,10 +41,6 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         "802.1ad" => VlanProtocol::Ieee8021Ad,
         other => return Err(Error::config("vlanProto", format!("{other:?} must be 802.1q or 802.1ad"))),
     };
-    let mtu = match c.mtu {
-        0 => None,
-        m if (68..=65535).contains(&m) => Some(m as u32),
-        m => return Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the master's)"))),
-    };
+    let mtu = cni::config::link_mtu(c.mtu)?;
     Ok(Settings { master: c.master, id, protocol, mtu, link_in_container: c.link_in_container })
 }

@@ -1,0 +1,59 @@
+//! ipvlan's configuration: the reference keys plus the port `flag` and
+//! railcni's `stateDir`, validated once.
+
+use cni::{Error, Request};
+use netlink::ipvlan::{Flags, Mode, parse_flag, parse_mode};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Where ADD records which pods use which master, for the mode-conflict check.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/cni/railcni/ipvlan";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Config {
+    master: String,
+    mode: String,
+    flag: String,
+    mtu: i64,
+    #[serde(rename = "linkInContainer")]
+    link_in_container: bool,
+    #[serde(rename = "stateDir")]
+    state_dir: String,
+}
+
+#[derive(Debug)]
+pub struct Settings {
+    /// Empty: the default-route interface, or the chained prevResult's interface.
+    pub master: String,
+    pub mode: Mode,
+    pub flag: Flags,
+    pub mtu: Option<u32>,
+    pub link_in_container: bool,
+    pub state_dir: PathBuf,
+}
+
+pub fn load(req: &Request) -> Result<Settings, Error> {
+    let c: Config = req.decode()?;
+    let mode_name = if c.mode.is_empty() { "l2" } else { c.mode.as_str() };
+    let mode =
+        parse_mode(mode_name).ok_or_else(|| Error::config("mode", format!("{mode_name:?} must be l2, l3 or l3s")))?;
+    let flag_name = if c.flag.is_empty() { "bridge" } else { c.flag.as_str() };
+    let flag = parse_flag(flag_name)
+        .ok_or_else(|| Error::config("flag", format!("{flag_name:?} must be bridge, private or vepa")))?;
+    if !c.master.is_empty() {
+        cni::env::validate_ifname(&c.master).map_err(|m| Error::config("master", m))?;
+    }
+    let state_dir = if c.state_dir.is_empty() { DEFAULT_STATE_DIR } else { c.state_dir.as_str() };
+    if !state_dir.starts_with('/') {
+        return Err(Error::config("stateDir", format!("{state_dir:?} must be an absolute path")));
+    }
+    Ok(Settings {
+        master: c.master,
+        mode,
+        flag,
+        mtu: cni::config::link_mtu(c.mtu)?,
+        link_in_container: c.link_in_container,
+        state_dir: PathBuf::from(state_dir),
+    })
+}
