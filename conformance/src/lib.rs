@@ -22,6 +22,7 @@ pub mod result;
 pub mod rng;
 pub mod rofs;
 pub mod store;
+pub mod suite;
 pub mod vs_reference;
 
 pub use outcome::Outcome;

@@ -96,6 +96,15 @@ impl Request {
             .map_err(|e| Error::config(e.path, e.msg))
     }
 
+    /// An ADD result with the chain's `prevResult` (if any) in front of it:
+    /// see [`CniResult::after`].
+    pub fn chain(&self, result: CniResult) -> Result<CniResult, Error> {
+        Ok(match self.prev_result()? {
+            Some(prev) => result.after(prev),
+            None => result,
+        })
+    }
+
     /// `prevResult`, which CHECK needs (code 7 naming it when absent).
     pub fn require_prev_result(&self) -> Result<CniResult, Error> {
         self.prev_result()?.ok_or_else(|| Error::config("prevResult", "CHECK needs the ADD result"))

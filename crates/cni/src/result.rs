@@ -86,6 +86,27 @@ pub struct Dns {
     pub options: Vec<String>,
 }
 
+impl CniResult {
+    /// This plugin's result after a chain's earlier ones, as the spec asks of
+    /// a plugin that gets a `prevResult`: `prev`'s interfaces, addresses and
+    /// routes first, then this result's, whose `ips[].interface` indexes move
+    /// past `prev`'s interfaces. DNS is this result's, or else `prev`'s.
+    pub fn after(self, prev: CniResult) -> CniResult {
+        let shift = prev.interfaces.len();
+        let mut out = prev;
+        out.interfaces.extend(self.interfaces);
+        out.ips.extend(self.ips.into_iter().map(|mut ip| {
+            ip.interface = ip.interface.map(|i| i + shift);
+            ip
+        }));
+        out.routes.extend(self.routes);
+        if !self.dns.is_empty() {
+            out.dns = self.dns;
+        }
+        out
+    }
+}
+
 impl Dns {
     pub fn is_empty(&self) -> bool {
         self.nameservers.is_empty() && self.domain.is_empty() && self.search.is_empty() && self.options.is_empty()
@@ -239,6 +260,25 @@ mod tests {
             ],
             dns: Dns { nameservers: vec!["10.0.0.53".into()], ..Dns::default() },
         }
+    }
+
+    #[test]
+    fn after_puts_prev_first_and_shifts_interface_indexes() {
+        let prev = CniResult::parse(
+            json!({"cniVersion": "1.0.0", "interfaces": [{"name": "lo"}], "ips": [{"address": "127.0.0.1/8", "interface": 0}],
+                   "dns": {"nameservers": ["10.0.0.53"]}}),
+            "1.0.0",
+            "prevResult",
+        )
+        .unwrap();
+        let ours = sample();
+        let n = ours.interfaces.len();
+        let merged = ours.clone().after(prev);
+        assert_eq!(merged.interfaces.len(), 1 + n);
+        assert_eq!(merged.interfaces[0].name, "lo");
+        assert_eq!(merged.ips[0].interface, Some(0), "prev's own indexes stay");
+        assert_eq!(merged.ips[1].interface, ours.ips[0].interface.map(|i| i + 1));
+        assert_eq!(merged.dns, ours.dns, "our DNS wins when we have one");
     }
 
     #[test]

@@ -77,11 +77,11 @@ pub fn lease(req: &Request, iface: usize) -> Result<(Option<IpamLease<'_>>, CniR
     Ok((lease, result))
 }
 
-/// IPAM, sysctls, addresses, routes and link up for `link`, and the result
-/// with `link` as its only interface. The caller deletes `link` if this fails.
+/// IPAM, sysctls, addresses, routes and link up for `link`, and the result:
+/// a chain's `prevResult` followed by `link`. The caller deletes `link` if this fails.
 pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
     let (lease, result) = lease(req, 0)?;
-    let result = apply(req, ns, link, result, lease.is_some()).await?;
+    let result = req.chain(apply(req, ns, link, result, lease.is_some()).await?)?;
     if let Some(lease) = lease {
         lease.keep();
     }

@@ -135,6 +135,7 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
             ..Interface::default()
         },
     ];
+    let result = req.chain(result)?;
     if let Some(lease) = lease {
         lease.keep();
     }

@@ -1,12 +1,12 @@
 //! DEL: remove the container's veth and release IPAM. Idempotent; a missing
 //! netns or link is success, and the bridge is never deleted.
 
-use crate::config::Settings;
+use crate::config::Config;
 use cni::delegate::forward;
 use cni::{Command, Error, Request};
 use netlink::Sockets;
 
-pub async fn del(req: &Request, s: &Settings) -> Result<(), Error> {
+pub async fn del(req: &Request, conf: &Config) -> Result<(), Error> {
     if !req.env.netns.is_empty() {
         match Sockets::open(&req.env.netns) {
             Ok(ns) => {
@@ -21,11 +21,11 @@ pub async fn del(req: &Request, s: &Settings) -> Result<(), Error> {
         }
     }
     forward(req, Command::Del)?;
-    if s.conf.ip_masq {
+    if conf.ip_masq {
         // Found by attachment, not address: works without the netns (plugins#810).
         netlink::nft::masq::teardown(&req.conf.name, &req.env.ifname, &req.env.container_id)?;
     }
-    if s.conf.macspoofchk {
+    if conf.macspoofchk {
         netlink::nft::spoofchk::teardown(&req.env.container_id, &req.env.ifname)?;
     }
     Ok(())

@@ -27,9 +27,12 @@ impl Plugin for Bridge {
         netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
     }
 
+    /// DEL decodes the config but does not validate it: after an ADD that
+    /// was refused for a bad value (and made nothing), a runtime rolling back
+    /// (Multus does) must still get a clean DEL.
     fn del(&self, req: &Request) -> Result<(), Error> {
-        let s = config::load(req)?;
-        netlink::block_on(del::del(req, &s))?
+        let conf: config::Config = req.decode()?;
+        netlink::block_on(del::del(req, &conf))?
     }
 
     fn check(&self, req: &Request) -> Result<(), Error> {

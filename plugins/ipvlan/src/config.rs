@@ -44,16 +44,32 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
     if !c.master.is_empty() {
         cni::env::validate_ifname(&c.master).map_err(|m| Error::config("master", m))?;
     }
-    let state_dir = if c.state_dir.is_empty() { DEFAULT_STATE_DIR } else { c.state_dir.as_str() };
-    if !state_dir.starts_with('/') {
-        return Err(Error::config("stateDir", format!("{state_dir:?} must be an absolute path")));
-    }
+    let state_dir = valid_state_dir(&c.state_dir)?;
     Ok(Settings {
         master: c.master,
         mode,
         flag,
         mtu: cni::config::link_mtu(c.mtu)?,
         link_in_container: c.link_in_container,
-        state_dir: PathBuf::from(state_dir),
+        state_dir,
     })
+}
+
+/// `stateDir` alone, for DEL, which needs nothing else of the config.
+pub fn state_dir(req: &Request) -> Result<PathBuf, Error> {
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct StateDir {
+        #[serde(rename = "stateDir")]
+        state_dir: String,
+    }
+    valid_state_dir(&req.decode::<StateDir>()?.state_dir)
+}
+
+fn valid_state_dir(dir: &str) -> Result<PathBuf, Error> {
+    let dir = if dir.is_empty() { DEFAULT_STATE_DIR } else { dir };
+    if !dir.starts_with('/') {
+        return Err(Error::config("stateDir", format!("{dir:?} must be an absolute path")));
+    }
+    Ok(PathBuf::from(dir))
 }

@@ -27,11 +27,12 @@ impl Plugin for Ipvlan {
         netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
     }
 
-    /// DEL needs neither the master nor a default route, nor the netns.
+    /// DEL needs neither the master nor a default route, nor the netns,
+    /// nor a valid config beyond `stateDir` (see macvlan's DEL).
     fn del(&self, req: &Request) -> Result<(), Error> {
-        let s = config::load(req)?;
+        let state_dir = config::state_dir(req)?;
         netlink::block_on(attach::del(req))??;
-        port::forget_this(req, &s.state_dir)
+        port::forget_this(req, &state_dir)
     }
 
     fn check(&self, req: &Request) -> Result<(), Error> {

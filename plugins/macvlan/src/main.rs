@@ -25,9 +25,10 @@ impl Plugin for Macvlan {
         netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
     }
 
-    /// DEL does not resolve `master`: it must work after the master is gone.
+    /// DEL does not resolve `master` (it must work after the master is
+    /// gone), nor validate the config (after an ADD refused for a bad value,
+    /// a rollback's DEL must still succeed).
     fn del(&self, req: &Request) -> Result<(), Error> {
-        config::load(req)?;
         netlink::block_on(netlink::attach::del(req))?
     }
 

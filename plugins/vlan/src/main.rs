@@ -26,9 +26,9 @@ impl Plugin for Vlan {
         netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
     }
 
-    /// DEL needs neither the master nor the netns (the reference fails without the master).
+    /// DEL needs neither the master nor the netns (the reference fails
+    /// without the master), nor a valid config (see macvlan's DEL).
     fn del(&self, req: &Request) -> Result<(), Error> {
-        config::load(req)?;
         netlink::block_on(attach::del(req))?
     }
 

@@ -1,0 +1,136 @@
+//! The plugin under test and the per-check environment built around it.
+
+use super::profile::{Kind, Profile};
+use super::{Why, fail, skip};
+use crate::lab::Lab;
+use crate::plugin::{Invocation, Plugin};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// Plugins other than the one under test that chaining checks run beside
+/// it: the reference `loopback` and `tuning`, from Debian's package.
+pub const HELPER_DIR: &str = "/usr/lib/cni";
+
+/// One plugin binary of one type, with what VERSION said about it.
+pub struct Target {
+    pub plugin: Plugin,
+    pub profile: &'static Profile,
+    /// The directory the runtime searches (the plugin's, then [`HELPER_DIR`]).
+    pub cni_path: String,
+    /// `supportedVersions` from VERSION (empty if VERSION failed).
+    pub versions: Vec<String>,
+}
+
+impl Target {
+    /// The plugin `profile.name` in `dir`. IPAM delegates are looked up in `dir` too.
+    pub fn new(dir: &Path, profile: &'static Profile) -> Result<Target, String> {
+        let plugin = Plugin::find(dir, profile.name, "under test")?;
+        let out = plugin.call(&Invocation::version("1.0.0"));
+        let versions = out
+            .json()
+            .ok()
+            .and_then(|v| v["supportedVersions"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        let cni_path = format!("{}:{HELPER_DIR}", dir.display());
+        Ok(Target { plugin, profile, cni_path, versions })
+    }
+
+    pub fn supports(&self, v: &str) -> bool {
+        self.versions.iter().any(|s| s == v)
+    }
+
+    /// The newest version the plugin speaks of those the checks use.
+    pub fn latest(&self) -> Result<&'static str, Why> {
+        ["1.1.0", "1.0.0", "0.4.0"]
+            .into_iter()
+            .find(|v| self.supports(v))
+            .map_or_else(|| fail(format!("VERSION lists none of 1.1.0, 1.0.0, 0.4.0: {:?}", self.versions)), Ok)
+    }
+
+    /// The newest version the runtime driver's libcni (1.1.2) can read results of.
+    pub fn runtime_version(&self) -> Result<&'static str, Why> {
+        match self.latest()? {
+            "1.1.0" if self.supports("1.0.0") => Ok("1.0.0"),
+            "1.1.0" => skip("libcni 1.1.2 cannot read 1.1.0 results and the plugin lacks 1.0.0"),
+            v => Ok(v),
+        }
+    }
+
+    pub fn is_ipam(&self) -> bool {
+        self.profile.kind == Kind::Ipam
+    }
+
+    /// A fresh lab with the host side prepared, or a skip when the kernel
+    /// cannot host this type.
+    pub fn lab(&self) -> Result<Lab, Why> {
+        let lab = Lab::new(&self.cni_path);
+        self.profile.prepare(&lab).map_err(|e| Why::Fail(format!("preparing the host: {e}")))?;
+        if let Some(why) = self.profile.kernel_lacks(&lab) {
+            return skip(why);
+        }
+        Ok(lab)
+    }
+
+    /// The config of network `net` as a runtime sends it on stdin.
+    pub fn conf(&self, lab: &Lab, version: &str, net: usize) -> Value {
+        let mut c = lab.plugin_conf(version, self.profile.plugin(lab, net));
+        if net > 0 {
+            c["name"] = json!(format!("{}-{net}", lab.net));
+        }
+        c
+    }
+
+    /// Runs the plugin in the lab's host namespace.
+    pub fn exec(&self, lab: &Lab, inv: &Invocation) -> crate::Outcome {
+        lab.exec_plugin(&self.plugin, &inv.clone().set("CNI_PATH", &self.cni_path))
+    }
+
+    /// An attachment verb for pod `pod`'s `eth0`, with `conf` on stdin.
+    pub fn verb(&self, lab: &Lab, command: &str, pod: usize, conf: &Value) -> crate::Outcome {
+        let inv = Invocation::attachment_verb(command)
+            .attachment(&lab.cid(pod), "eth0")
+            .set("CNI_NETNS", &lab.pod(pod).path_str())
+            .stdin_json(conf);
+        self.exec(lab, &inv)
+    }
+
+    /// ADD for pod `pod` that must succeed: its result.
+    pub fn add(&self, lab: &Lab, pod: usize, conf: &Value) -> Result<Value, Why> {
+        let out = self.verb(lab, "ADD", pod, conf);
+        out.check_ok_json().or_else(|e| fail(format!("ADD failed: {e}")))
+    }
+
+    /// DEL (with `prev` as prevResult, if given) that must succeed.
+    pub fn del(&self, lab: &Lab, pod: usize, conf: &Value, prev: Option<&Value>) -> Result<(), Why> {
+        let stdin = match prev {
+            Some(p) => crate::conf::with_prev_result(conf, p),
+            None => conf.clone(),
+        };
+        self.verb(lab, "DEL", pod, &stdin).check_ok_silent().or_else(|e| fail(format!("DEL failed: {e}")))
+    }
+}
+
+/// A failed run: non-zero exit and a CNI error object on stdout with
+/// `code` (the one wanted, if given) and a non-empty `msg`.
+pub fn expect_error(out: &crate::Outcome, code: Option<u64>) -> Result<Value, Why> {
+    if out.success() {
+        return fail(format!(
+            "succeeded; expected an error{}",
+            code.map(|c| format!(" with code {c}")).unwrap_or_default()
+        ));
+    }
+    let Ok(err) = out.json() else {
+        return fail(format!("exit {:?} without an error object on stdout: {:?}", out.exit_code, out.stdout_str()));
+    };
+    let got = err["code"].as_u64();
+    if got.is_none() || err["msg"].as_str().is_none_or(str::is_empty) {
+        return fail(format!("error object lacks a numeric code or a msg: {err}"));
+    }
+    if code.is_some() && got != code {
+        return fail(format!("code {} (msg {:?}); expected {}", got.unwrap_or(0), err["msg"], code.unwrap_or(0)));
+    }
+    Ok(err)
+}
