@@ -9,11 +9,14 @@ bash conformance/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo build --release -p railcni-ipam
+cargo build --release --workspace
 cargo run --release -q -p railcni-conformance --bin bench -- ipam-scaling --quick
 # The conformance tests exec target/debug binaries (and the libcni driver): build them first.
 cargo build --workspace
 bash conformance/build-driver.sh >/dev/null
+# Regression bounds against the reference, in one run each (see README "Figures").
+target/release/bench bridge --quick
+target/release/bench macvlan --quick
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"

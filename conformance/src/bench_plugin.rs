@@ -21,6 +21,7 @@
 //! beside it, which tells whether the tree's peak is the IPAM's.
 
 use crate::bench::{Sample, ms};
+use crate::bench_load::{Burst, burst, libcni_cycles};
 use crate::netns::{NetNs, have_root, unique_prefix};
 use crate::plugin::{Invocation, Plugin, REFERENCE_DIR, our_bin_dir};
 use crate::store;
@@ -66,32 +67,51 @@ pub trait Scenario: Sync {
 /// The usage text of `bench <plugin>`.
 pub fn usage(plugin: &str) -> String {
     format!(
-        "usage: bench {plugin} [--reps N] [--quick] [--json PATH] [--ours-only]
+        "usage: bench {plugin} [--reps N] [--bursts N,N..] [--libcni N] [--quick] [--json PATH] [--ours-only]
 
-  --reps N      timed ADD+DEL pairs per implementation (default 50)
-  --quick       10 reps
-  --ours-only   skip the reference
-  --json PATH   also write the results as JSON
+  --reps N        timed ADD+DEL pairs per implementation (default 50)
+  --bursts LIST   concurrent pods per burst (default 2,4,8,32; 0 for none)
+  --libcni N      ADD->DEL cycles through libcni per implementation (default 20)
+  --quick         10 reps, bursts of 8, 5 libcni cycles; exit 1 if ours/ref passes a
+                  regression bound (ADD wall or CPU p50 > {QUICK_MAX_RATIO}x, or any failure)
+  --ours-only     skip the reference
+  --json PATH     also write the results as JSON
 
 Binaries: ours = $RAILCNI_BIN_DIR/{{{plugin},host-local}} (default <workspace>/target/release),
 reference = /usr/lib/cni/{{{plugin},host-local}}. Needs root."
     )
 }
 
+/// `--quick` fails if ours/ref ADD wall or CPU p50 exceeds this. The targets
+/// are 1/3 and 1/5; the bound only catches a regression, on a noisy machine.
+pub const QUICK_MAX_RATIO: f64 = 0.6;
+
 struct Opts {
     reps: usize,
     json: Option<PathBuf>,
     ours_only: bool,
+    bursts: Vec<usize>,
+    libcni: usize,
+    quick: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts { reps: 50, json: None, ours_only: false };
+    let mut o = Opts { reps: 50, json: None, ours_only: false, bursts: vec![2, 4, 8, 32], libcni: 20, quick: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--reps" => o.reps = value("--reps")?.parse().map_err(|_| "--reps: not a number".to_string())?,
-            "--quick" => o.reps = 10,
+            "--quick" => (o.reps, o.bursts, o.libcni, o.quick) = (10, vec![8], 5, true),
+            "--bursts" => {
+                let list = value("--bursts")?;
+                o.bursts = list
+                    .split(',')
+                    .map(|n| n.parse().map_err(|_| format!("--bursts: {list:?}")))
+                    .collect::<Result<_, _>>()?;
+                o.bursts.retain(|&n| n > 0);
+            }
+            "--libcni" => o.libcni = value("--libcni")?.parse().map_err(|_| "--libcni: not a number".to_string())?,
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
             "--ours-only" => o.ours_only = true,
             other => return Err(format!("unknown option {other}")),
@@ -329,6 +349,8 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
     for s in &sides {
         s.leftovers()?;
     }
+    let bursts = run_bursts(&sides, &o.bursts)?;
+    let libcni = run_libcni(&sides, o.libcni)?;
     let load_end = crate::bench::loadavg();
     let mut rows: Vec<Row> = Vec::new();
     for op in ["ADD", "DEL"] {
@@ -339,6 +361,8 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
     println!();
     let ipam_rss: Vec<(&str, u64)> = sides.iter().map(|s| (s.label, s.ipam_rss_kib)).collect();
     print_table(&rows, &ipam_rss);
+    print_bursts(&bursts);
+    print_libcni(&libcni);
     println!("loadavg at start: {load_start}; at end: {load_end}");
     if let Some(path) = &o.json {
         let ratios: Vec<Value> = ["ADD", "DEL"]
@@ -367,11 +391,102 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
             "ratios_ours_over_ref": ratios,
             "ipam_alone_max_rss_kib": sides.iter().map(|s| json!({"impl": s.label, "max_rss_kib": s.ipam_rss_kib})).collect::<Vec<_>>(),
             "rss_note": "ru_maxrss from wait4 of the plugin process = max(plugin, its waited-for IPAM child)",
+            "bursts": bursts.iter().map(|(l, b)| json!({
+                "impl": l, "pods": b.pods, "add_per_sec": b.adds_per_sec(), "del_per_sec": b.dels_per_sec(), "failures": b.failures,
+            })).collect::<Vec<_>>(),
+            "libcni_cycle_p50_ms": libcni.iter().map(|(l, c)| json!({"impl": l, "p50_ms": ms(percentile(c, 50.0)), "cycles": c.len()})).collect::<Vec<_>>(),
         });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
         std::fs::write(path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
         println!("JSON written to {}", path.display());
     }
+    if o.quick { quick_gate(&rows, &bursts) } else { Ok(()) }
+}
+
+/// Every burst size, alternating implementations; each side's leftovers
+/// are checked after its bursts.
+fn run_bursts(sides: &[Side], sizes: &[usize]) -> Result<Vec<(&'static str, Burst)>, String> {
+    let mut out = Vec::new();
+    for &n in sizes {
+        for s in sides {
+            let b = burst(&s.plugin, &s.host, &s.conf, n, &format!("b{n}"))?;
+            out.push((s.label, b));
+        }
+    }
+    for s in sides {
+        s.leftovers()?;
+    }
+    Ok(out)
+}
+
+fn run_libcni(sides: &[Side], reps: usize) -> Result<Vec<(&'static str, Vec<Duration>)>, String> {
+    let mut out: Vec<(&'static str, Vec<Duration>)> = sides.iter().map(|s| (s.label, Vec::new())).collect();
+    for i in 0..reps {
+        for (s, (_, cycles)) in sides.iter().zip(out.iter_mut()) {
+            let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let mut conf = s.conf.clone();
+            conf["name"] = json!(format!("{}-lc{i}", conf["name"].as_str().unwrap_or("bench")));
+            cycles.extend(libcni_cycles(s.plugin.dir(), &s.host, &conf, 1, tmp.path())?);
+        }
+    }
+    Ok(out)
+}
+
+fn print_bursts(bursts: &[(&str, Burst)]) {
+    if bursts.is_empty() {
+        return;
+    }
+    println!("\nconcurrent pods on one network (all ADDs at once, then all DELs):");
+    println!("{:>5} {:<5} | {:>8} {:>8} | {:>8}", "pods", "impl", "ADD/s", "DEL/s", "failures");
+    for (label, b) in bursts {
+        println!(
+            "{:>5} {:<5} | {:>8.1} {:>8.1} | {:>8}",
+            b.pods,
+            label,
+            b.adds_per_sec(),
+            b.dels_per_sec(),
+            b.failures
+        );
+    }
+    for pair in bursts.chunks(2) {
+        if let [(_, o), (_, r)] = pair {
+            println!(
+                "{:>5} {:<5} | {:>7.2}x {:>7.2}x |",
+                o.pods,
+                "o/r",
+                o.adds_per_sec() / r.adds_per_sec(),
+                o.dels_per_sec() / r.dels_per_sec()
+            );
+        }
+    }
+}
+
+fn print_libcni(libcni: &[(&str, Vec<Duration>)]) {
+    if libcni.iter().all(|(_, c)| c.is_empty()) {
+        return;
+    }
+    println!("\nADD->DEL through libcni (the Go driver; its start-up is in both):");
+    for (label, cycles) in libcni {
+        println!("  {label:<5} p50 {:.2} ms over {} cycles", ms(percentile(cycles, 50.0)), cycles.len());
+    }
+}
+
+/// `--quick`: a regression bound on the ratios, and no failure under load.
+fn quick_gate(rows: &[Row], bursts: &[(&str, Burst)]) -> Result<(), String> {
+    let failures: usize = bursts.iter().filter(|(l, _)| *l == "ours").map(|(_, b)| b.failures).sum();
+    if failures > 0 {
+        return Err(format!("--quick: {failures} of our concurrent operations failed"));
+    }
+    let (Some(o), Some(r)) = (find(rows, "ADD", "ours"), find(rows, "ADD", "ref")) else {
+        return Ok(()); // --ours-only: nothing to compare with
+    };
+    for (what, ours, theirs) in [("wall p50", o.wall_p50, r.wall_p50), ("CPU p50", o.cpu_p50, r.cpu_p50)] {
+        let x = ours / theirs;
+        if x > QUICK_MAX_RATIO {
+            return Err(format!("--quick: ADD {what} is {x:.2}x the reference's, above the {QUICK_MAX_RATIO}x bound"));
+        }
+    }
+    println!("--quick: ADD within {QUICK_MAX_RATIO}x of the reference, no failures under load");
     Ok(())
 }
 
@@ -416,7 +531,8 @@ mod tests {
     fn options() {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let o = parse_opts(&args(&["--quick", "--ours-only", "--json", "/tmp/x.json"])).unwrap();
-        assert_eq!((o.reps, o.ours_only), (10, true));
+        assert_eq!((o.reps, o.ours_only, o.quick), (10, true, true));
+        assert_eq!(parse_opts(&args(&["--bursts", "2,0,32"])).unwrap().bursts, [2, 32]);
         assert_eq!(o.json, Some(PathBuf::from("/tmp/x.json")));
         assert_eq!(parse_opts(&args(&["--reps", "7"])).unwrap().reps, 7);
         assert!(parse_opts(&args(&["--reps", "0"])).is_err());

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod bench_bridge;
+pub mod bench_load;
 pub mod bench_macvlan;
 pub mod bench_plugin;
 pub mod bridge_result;
