@@ -10,6 +10,8 @@ need_apt=()
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
+# GNU time: the benchmarks measure peak RSS through it.
+[[ -x /usr/bin/time ]] || need_apt+=(time)
 command -v nsenter >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2

@@ -108,7 +108,20 @@ impl Plugin {
     /// Runs the plugin. An exec failure becomes an [`Outcome`] with exit code 127
     /// and the reason on stderr, so assertions report it like any other failure.
     pub fn call(&self, inv: &Invocation) -> Outcome {
-        let mut cmd = Command::new(&self.path);
+        self.call_under(&[], inv)
+    }
+
+    /// [`Plugin::call`], with the plugin started by the command `launcher`
+    /// (its argv before the plugin's path), e.g. `/usr/bin/time -f %M -o F`.
+    pub fn call_under(&self, launcher: &[&str], inv: &Invocation) -> Outcome {
+        let mut cmd = match launcher.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(&self.path);
+                c
+            }
+            None => Command::new(&self.path),
+        };
         // Inherit the environment like a runtime would, minus stray CNI_* from the test runner.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("CNI_") {

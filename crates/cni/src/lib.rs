@@ -2,6 +2,7 @@
 //! between them, env and stdin parsing and validation, the verb dispatcher,
 //! errors carrying the spec's codes, and IPAM delegation by exec.
 
+mod alloc;
 pub mod args;
 pub mod config;
 pub mod delegate;

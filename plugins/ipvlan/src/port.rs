@@ -165,8 +165,9 @@ pub fn forget(state_dir: &Path, select: impl Fn(&str) -> bool, network: Option<&
                 continue;
             }
             if let Some(network) = network {
+                // Only records known to be this network's: GC never touches another's.
                 let record = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok());
-                if record.is_some_and(|r| r.network != network) {
+                if record.is_none_or(|r| r.network != network) {
                     continue;
                 }
             }
