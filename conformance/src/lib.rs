@@ -21,6 +21,7 @@ pub mod plugin;
 pub mod result;
 pub mod rng;
 pub mod rofs;
+pub mod sriov_lab;
 pub mod store;
 pub mod vs_reference;
 
