@@ -87,6 +87,11 @@ impl SriovLab {
                 }
             })
             .collect();
+        // igb refuses VF rates while the PF has no carrier.
+        let operstate = format!("/sys/class/net/{pf}/operstate");
+        wait_for("the PF's carrier", Duration::from_secs(10), || {
+            std::fs::read_to_string(&operstate).is_ok_and(|s| s.trim() == "up")
+        });
         let prefix = unique_prefix("rcs");
         let tmp = tempfile::Builder::new().prefix("railcni-sriov-").tempdir().expect("temp dir");
         SriovLab { pods: Vec::new(), pf, vfs, tmp, net: prefix.clone(), prefix }
@@ -174,7 +179,10 @@ impl SriovLab {
             let link = sh(&format!("ip -j link show {n}")).unwrap_or_default();
             let v: Value = serde_json::from_str(&link).unwrap_or(Value::Null);
             let l = &v[0];
-            s += &format!("{} {} mtu {} flags {} altnames {}\n", l["ifname"], l["address"], l["mtu"], l["flags"], l["altnames"]);
+            s += &format!(
+                "{} {} mtu {} flags {} altnames {}\n",
+                l["ifname"], l["address"], l["mtu"], l["flags"], l["altnames"]
+            );
         }
         s
     }

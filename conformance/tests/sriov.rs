@@ -306,5 +306,7 @@ fn a_vf_without_a_netdev_here_is_refused_clearly() {
     assert!(!out.success(), "{}", out.describe());
     assert!(out.stdout_str().contains("rcsnopf0"), "the error should name the PF: {}", out.describe());
     assert!(pod.link("net1").is_none());
-    assert!(std::fs::read_dir(data.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().ends_with(".json")));
+    assert!(
+        std::fs::read_dir(data.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().ends_with(".json"))
+    );
 }

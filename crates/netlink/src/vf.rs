@@ -212,7 +212,7 @@ impl Netlink {
     /// pod's traffic. Some drivers need the netdev MAC set (mlx5); others
     /// take the admin MAC only when the VF resets and refuse a change from
     /// the VF side (igbvf, iavf), so a refusal is followed by a reset
-    /// (link down and up) and a wait. The link's admin state is kept.
+    /// (the link closes) and a wait. The link's admin state is kept.
     pub async fn align_vf_mac(&self, index: u32, mac: &[u8]) -> Result<(), Error> {
         let want = format_mac(mac);
         let link =
@@ -224,8 +224,12 @@ impl Netlink {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
+        // The VF resets when its netdev closes (igbvf_close); opening it
+        // alone does not, so a closed link is opened first.
+        if !link.admin_up {
+            self.set_up(index).await?;
+        }
         self.set_down(index).await?;
-        self.set_up(index).await?;
         let deadline = tokio::time::Instant::now() + MAC_SYNC_TIMEOUT;
         let mut now = link.mac.clone();
         while tokio::time::Instant::now() < deadline {
@@ -235,8 +239,8 @@ impl Netlink {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if !link.admin_up {
-            self.set_down(index).await?;
+        if link.admin_up {
+            self.set_up(index).await?;
         }
         if now != want {
             return Err(Error::Netlink {

@@ -9,6 +9,7 @@
 use crate::state::{Netdev, Record};
 use cni::Error;
 use netlink::sriov_sysfs::Sysfs;
+use netlink::vf::VfAttr;
 use netlink::{Link, Netlink, Netns};
 use std::path::Path;
 use std::time::Duration;
@@ -23,9 +24,29 @@ pub async fn restore(rec: &Record) -> Result<(), Error> {
         Some(nd) => bring_home(&host, &home, rec, nd).await?,
         None => None,
     };
-    restore_pf(&host, rec).await?;
-    if let (Some(link), Some(nd)) = (link, &rec.netdev) {
-        restore_netdev(&host, &link, nd).await?;
+    let vf = pf_side(&host, rec).await?;
+    if let Some((pf, index)) = vf {
+        let state = host.vf_state(pf, index).await?;
+        // Only what differs: an attribute the driver refused during ADD was never changed.
+        let early = |a: &&VfAttr| !matches!(a, VfAttr::Mac(_) | VfAttr::Trust(_)) && !state.has(a);
+        for attr in rec.restore_attrs().iter().filter(early) {
+            host.set_vf(pf, index, attr).await?;
+        }
+    }
+    if let (Some(link), Some(nd)) = (&link, &rec.netdev) {
+        restore_netdev(&host, link, nd).await?;
+    }
+    restore_macs(&host, vf, link.as_ref(), rec).await?;
+    // Trust last: some drivers refuse an untrusted VF's MAC change.
+    if let (Some((pf, index)), Some(trust)) =
+        (vf, rec.restore_attrs().into_iter().find(|a| matches!(a, VfAttr::Trust(_))))
+    {
+        if !host.vf_state(pf, index).await?.has(&trust) {
+            host.set_vf(pf, index, &trust).await?;
+        }
+    }
+    if let (Some(link), Some(Netdev { up: true, .. })) = (&link, &rec.netdev) {
+        host.set_up(link.index).await?;
     }
     Ok(())
 }
@@ -54,26 +75,21 @@ async fn bring_home(host: &Netlink, home: &Netns, rec: &Record, nd: &Netdev) -> 
     Ok(None)
 }
 
-/// The attributes ADD set, back to their recorded values. A VF that no
-/// longer exists (VFs disabled) has nothing left to restore.
-async fn restore_pf(host: &Netlink, rec: &Record) -> Result<(), Error> {
+/// The PF's ifindex and the VF's number; none if the VF no longer exists
+/// (VFs disabled): then nothing is left to restore on the PF.
+async fn pf_side(host: &Netlink, rec: &Record) -> Result<Option<(u32, u32)>, Error> {
     let vf = match Sysfs::default().vf(&rec.pci) {
         Ok(vf) => vf,
         Err(e) if e.is_not_found() => {
             tracing::warn!("VF {} is gone ({e}); nothing to restore on its PF", rec.pci);
-            return Ok(());
+            return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
-    let pf = host.require_link(&vf.pf).await?;
-    for attr in rec.restore_attrs() {
-        host.set_vf(pf.index, vf.index, &attr).await?;
-    }
-    Ok(())
+    Ok(Some((host.require_link(&vf.pf).await?.index, vf.index)))
 }
 
-/// Name, MTU, MAC and admin state as they were. The MAC comes after the PF
-/// side: a driver may refuse a netdev MAC while an admin MAC is set.
+/// Name and MTU as they were (the link goes down for the rename).
 async fn restore_netdev(host: &Netlink, link: &Link, nd: &Netdev) -> Result<(), Error> {
     if link.admin_up {
         host.set_down(link.index).await?;
@@ -85,11 +101,29 @@ async fn restore_netdev(host: &Netlink, link: &Link, nd: &Netdev) -> Result<(), 
     if link.mtu != nd.mtu {
         host.set_mtu(link.index, nd.mtu).await?;
     }
-    if let Some(mac) = netlink::parse_mac(&nd.mac) {
+    Ok(())
+}
+
+/// The netdev's MAC and the admin MAC as they were. Some drivers (igb) keep
+/// refusing a netdev MAC change while any admin MAC is set, and report the
+/// VF's own MAC as its admin MAC: so the admin MAC is cleared first, the
+/// netdev's MAC set, and the admin MAC written back only if the PF does not
+/// already report the original (on igb it then does, with nothing pinned).
+async fn restore_macs(host: &Netlink, vf: Option<(u32, u32)>, link: Option<&Link>, rec: &Record) -> Result<(), Error> {
+    let admin = rec.touched.iter().any(|t| t == "mac").then(|| netlink::parse_mac(&rec.orig.mac)).flatten();
+    if let (Some(_), Some((pf, index)), Some(_)) = (&admin, vf, link)
+        && let Err(e) = host.set_vf(pf, index, &VfAttr::Mac(vec![0; 6])).await
+    {
+        tracing::debug!("clearing the admin MAC of VF {}: {e}", rec.pci);
+    }
+    if let (Some(link), Some(mac)) = (link, rec.netdev.as_ref().and_then(|nd| netlink::parse_mac(&nd.mac))) {
         host.align_vf_mac(link.index, &mac).await?;
     }
-    if nd.up {
-        host.set_up(link.index).await?;
+    if let (Some(admin), Some((pf, index))) = (admin, vf) {
+        let attr = VfAttr::Mac(admin);
+        if !host.vf_state(pf, index).await?.has(&attr) {
+            host.set_vf(pf, index, &attr).await?;
+        }
     }
     Ok(())
 }

@@ -46,9 +46,7 @@ impl Record {
         self.container_id == req.env.container_id && self.ifname == req.env.ifname
     }
 
-    /// The original values of the touched attributes, in sriov-cni's restore
-    /// order (vlan, spoofchk, MAC, trust, rate, link state: some drivers
-    /// refuse a MAC change while spoof checking is on).
+    /// The original values of the touched attributes (restore.rs decides the order).
     pub fn restore_attrs(&self) -> Vec<VfAttr> {
         let o = &self.orig;
         let all = [
