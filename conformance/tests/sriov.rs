@@ -95,8 +95,18 @@ fn del_after_the_netns_is_gone_finds_the_vf_by_pci_address() {
     let mut lab = SriovLab::new(1);
     let p = lab.add_pod();
     let before = lab.snapshot(0);
-    let conf = lab.conf(0, json!({ "vlan": 200, "mac": "02:5a:00:00:00:0b", "mtu": 1280 }), Some("10.87.2.0/24"));
-    let r = lab.add(p, "net1", &conf).assert_ok_json();
+    // runtimeConfig.mac wins over CNI_ARGS MAC, which wins over mac.
+    let conf = lab.conf(
+        0,
+        json!({ "vlan": 200, "mac": "02:5a:00:00:00:01", "mtu": 1280,
+                "runtimeConfig": { "mac": "02:5a:00:00:00:0b" } }),
+        Some("10.87.2.0/24"),
+    );
+    let r = lab
+        .call(Invocation::add().cni_args("IgnoreUnknown=1;MAC=02:5a:00:00:00:02"), p, "net1", &conf)
+        .assert_ok_json();
+    assert_eq!(r["interfaces"][0]["mac"], "02:5a:00:00:00:0b", "{r}");
+    assert!(lab.vf_line(0).contains("02:5a:00:00:00:0b"), "{}", lab.vf_line(0));
     // The runtime tears the pod down first: the kernel returns the VF to this
     // namespace under its pod name, asynchronously.
     lab.pod(p).delete().unwrap();
@@ -137,14 +147,16 @@ fn refusals_name_the_key_and_leave_nothing_behind() {
     let mut lab = SriovLab::new(2);
     let (a, b) = (lab.add_pod(), lab.add_pod());
     let before = lab.snapshot(0);
-    // igb refuses a minimum rate (EINVAL) and link state (EOPNOTSUPP).
-    for (extra, key) in [
-        (json!({ "vlan": 300, "min_tx_rate": 10, "max_tx_rate": 100 }), "min_tx_rate"),
-        (json!({ "mac": "02:5a:00:00:00:0c", "link_state": "enable" }), "link_state"),
+    // igb refuses a minimum rate (EINVAL), link state (EOPNOTSUPP) and
+    // 802.1ad (EPROTONOSUPPORT); each refusal comes after other keys were set.
+    for (extra, key, answer) in [
+        (json!({ "vlan": 300, "min_tx_rate": 10, "max_tx_rate": 100 }), "min_tx_rate", "Invalid argument"),
+        (json!({ "mac": "02:5a:00:00:00:0c", "link_state": "enable" }), "link_state", "not supported"),
+        (json!({ "vlan": 300, "vlanProto": "802.1ad" }), "vlanProto", "not supported"),
     ] {
         let conf = lab.conf(0, extra, Some("10.87.4.0/24"));
         let msg = lab.add(a, "net1", &conf).assert_error_naming(7, &[key]);
-        assert!(msg.contains(&lab.vfs[0].pci) && msg.contains(&lab.pf), "{msg}");
+        assert!(msg.contains(&lab.vfs[0].pci) && msg.contains(&lab.pf) && msg.contains(answer), "{msg}");
         assert_eq!(lab.snapshot(0), before, "a refused ADD changed the VF");
         assert!(lab.pod(a).link("net1").is_none());
         assert!(lab.records().is_empty() && lab.reservations().is_empty());
