@@ -267,3 +267,33 @@ impl VfState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(vf: u32, mac: [u8; 6]) -> Vec<VfInfo> {
+        vec![
+            VfInfo::Mac(VfInfoMac::new(vf, &mac)),
+            VfInfo::Vlan(VfInfoVlan::new(vf, 100, 3)),
+            VfInfo::VlanList(vec![VfVlan::Info(VfVlanInfo::new(vf, 100, 3, VlanProtocol::Ieee8021Q))]),
+            VfInfo::Rate(VfInfoRate::new(vf, 0, 100)),
+            VfInfo::SpoofCheck(VfInfoSpoofCheck::new(vf, false)),
+            VfInfo::Trust(VfInfoTrust::new(vf, true)),
+            VfInfo::LinkState(VfInfoLinkState::new(vf, VfLinkState::Auto)),
+        ]
+    }
+
+    #[test]
+    fn the_pf_view_of_one_vf_is_read_and_compared() {
+        assert_eq!(read_vf(1, info(0, [2, 0, 0, 0, 0, 1])), None);
+        let s = read_vf(1, info(1, [2, 0, 0, 0, 0, 1])).unwrap();
+        assert_eq!((s.mac.as_str(), s.vlan, s.qos, s.proto.as_str()), ("02:00:00:00:00:01", 100, 3, "802.1q"));
+        assert!(s.has(&VfAttr::Vlan { id: 100, qos: 3, ad: false }));
+        assert!(!s.has(&VfAttr::Vlan { id: 100, qos: 3, ad: true }));
+        assert!(s.has(&VfAttr::Rate { min: 0, max: 100 }));
+        assert!(s.has(&VfAttr::SpoofChk(false)) && s.has(&VfAttr::Trust(true)));
+        assert!(s.has(&VfAttr::LinkState("auto".into())));
+        assert!(s.has(&VfAttr::Mac(vec![2, 0, 0, 0, 0, 1])));
+    }
+}

@@ -95,8 +95,17 @@ async fn restore_netdev(host: &Netlink, link: &Link, nd: &Netdev) -> Result<(), 
         host.set_down(link.index).await?;
     }
     if link.name != nd.name {
-        host.set_name(link.index, &nd.name).await?;
-        host.remove_altname(link.index, &link.name).await?;
+        match host.set_name(link.index, &nd.name).await {
+            // Another link took the name meanwhile: a DEL that can never
+            // succeed would be worse than a VF under another name.
+            Err(e) if e.is_exists() => {
+                tracing::warn!("VF netdev {} cannot take back its name {}: {e}", link.name, nd.name)
+            }
+            other => {
+                other?;
+                host.remove_altname(link.index, &link.name).await?;
+            }
+        }
     }
     if link.mtu != nd.mtu {
         host.set_mtu(link.index, nd.mtu).await?;

@@ -163,10 +163,12 @@ impl Store {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pci) = name.strip_suffix(".json").filter(|p| !p.starts_with('.'))
-                && let Some(rec) = self.load(pci)?
-            {
-                out.push(rec);
+            let Some(pci) = name.strip_suffix(".json").filter(|p| !p.starts_with('.')) else { continue };
+            // One unreadable file must not block every DEL and GC.
+            match self.load(pci) {
+                Ok(Some(rec)) => out.push(rec),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("skipping {name}: {e}"),
             }
         }
         Ok(out)
@@ -175,5 +177,57 @@ impl Store {
     /// The record of this request's attachment, if any.
     pub fn find(&self, req: &Request) -> Result<Option<Record>, Error> {
         Ok(self.all()?.into_iter().find(|r| r.is_for(req)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pci: &str) -> Record {
+        Record {
+            network: "n".into(),
+            container_id: "c".into(),
+            ifname: "net1".into(),
+            netns: "/run/netns/x".into(),
+            pci: pci.into(),
+            pf: "eth0".into(),
+            vf: 1,
+            netdev: Some(Netdev { name: "eth1".into(), mac: "02:00:00:00:00:01".into(), mtu: 1500, up: false }),
+            orig: VfState { mac: "00:00:00:00:00:00".into(), vlan: 7, spoofchk: true, ..VfState::default() },
+            touched: vec!["vlan/vlanQoS/vlanProto".into(), "spoofchk".into()],
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_a_bad_file_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(&dir.path().join("sriov"));
+        assert_eq!(store.load("0000:01:10.0").unwrap(), None);
+        store.save(&record("0000:01:10.0")).unwrap();
+        std::fs::write(dir.path().join("sriov/0000:01:10.2.json"), b"{not json").unwrap();
+        assert_eq!(store.load("0000:01:10.0").unwrap(), Some(record("0000:01:10.0")));
+        assert_eq!(store.all().unwrap(), vec![record("0000:01:10.0")]);
+        store.remove("0000:01:10.0").unwrap();
+        store.remove("0000:01:10.0").unwrap();
+        assert!(store.all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_touched_attributes_are_restored() {
+        let attrs = record("0000:01:10.0").restore_attrs();
+        assert_eq!(attrs, vec![VfAttr::Vlan { id: 7, qos: 0, ad: false }, VfAttr::SpoofChk(true)]);
+    }
+
+    #[test]
+    fn the_vf_lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let held = store.lock("0000:01:10.0").unwrap();
+        let path = dir.path().join("0000:01:10.0.lock");
+        let again = std::fs::File::open(&path).unwrap();
+        assert!(Flock::lock(again, FlockArg::LockExclusiveNonblock).is_err());
+        drop(held);
+        assert!(Flock::lock(std::fs::File::open(&path).unwrap(), FlockArg::LockExclusiveNonblock).is_ok());
     }
 }
