@@ -80,8 +80,16 @@ fn two_pods_on_two_vfs_ping_through_the_nic() {
     // A sets a MAC (igb's asynchronous admin MAC), B keeps the VF's own.
     let ca = lab.conf(0, json!({ "mac": "02:5a:00:00:00:0a", "spoofchk": "on" }), Some("10.87.1.0/24"));
     let cb = lab.conf(1, json!({}), Some("10.87.1.0/24"));
-    let ra = lab.add(a, "net1", &ca).assert_ok_json();
     let rb = lab.add(b, "net1", &cb).assert_ok_json();
+    // B learns A from A's gratuitous ARP alone (arp_accept), before any ping.
+    let accept = lab.pod(b).exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/net1/arp_accept"]);
+    assert!(accept.status.success(), "{accept:?}");
+    let ra = lab.add(a, "net1", &ca).assert_ok_json();
+    let learned = || {
+        let neigh = lab.pod(b).ip(&["neigh", "show", "dev", "net1"]).unwrap_or_default();
+        neigh.lines().any(|l| l.starts_with(&format!("{} ", addr(&ra))) && l.contains("02:5a:00:00:00:0a"))
+    };
+    wait_for("A's gratuitous ARP to reach B", Duration::from_secs(5), learned);
     lab.pod(a).ping(&addr(&rb)).unwrap_or_else(|e| panic!("{e}"));
     lab.pod(b).ping(&addr(&ra)).unwrap_or_else(|e| panic!("{e}"));
     lab.del(a, "net1", &ca, &ra).assert_ok();

@@ -207,6 +207,20 @@ impl Netlink {
         }
     }
 
+    /// Announce link `index`'s addresses again: writing its MAC unchanged
+    /// raises NETDEV_CHANGEADDR without reaching the driver, on which the
+    /// kernel sends a gratuitous ARP (`arp_notify`) and an unsolicited NA
+    /// (`ndisc_notify`). A VF gets carrier only after link-up, and what the
+    /// kernel sent at link-up without carrier was dropped.
+    pub async fn announce(&self, index: u32) -> Result<(), Error> {
+        let link =
+            self.link_by_index(index).await?.ok_or_else(|| Error::NotFound { what: format!("link #{index}") })?;
+        match crate::parse_mac(&link.mac) {
+            Some(mac) => self.set_mac(index, mac).await,
+            None => Ok(()),
+        }
+    }
+
     /// Make VF netdev `index` carry `mac`, which its PF also holds as the
     /// VF's admin MAC; until both agree the NIC's spoof check drops the
     /// pod's traffic. Some drivers need the netdev MAC set (mlx5); others

@@ -5,10 +5,15 @@
 use crate::config::Settings;
 use crate::restore::restore;
 use crate::state::{Netdev, Record, Store};
+use cni::delegate::has_ipam;
 use cni::{CniResult, Error, Interface, Request};
 use netlink::sriov_sysfs::Vf;
 use netlink::vf::VfAttr;
 use netlink::{Link, Sockets, attach, format_mac};
+use std::time::Duration;
+
+/// How long the announcement waits for the VF's carrier.
+const CARRIER_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn add(req: &Request, s: &Settings, vf: &Vf, store: &Store, ns: &Sockets) -> Result<CniResult, Error> {
     if !vf.is_dpdk() {
@@ -92,9 +97,24 @@ async fn attach_netdev(
     }
     let link = ns.pod.require_link(&req.env.ifname).await?;
     let mut result = attach::configure(req, ns, &link).await?;
+    if has_ipam(req) {
+        announce(ns, &link).await;
+    }
     result.interfaces[0].mtu = Some(link.mtu);
     result.interfaces[0].pci_id = Some(vf.pci.clone());
     Ok(result)
+}
+
+/// The gratuitous ARP and unsolicited NA, once the VF has carrier: a
+/// reused pod IP now sits behind another MAC. Best effort, as in sriov-cni.
+async fn announce(ns: &Sockets, link: &Link) {
+    let sent = match ns.pod.wait_oper_up(link.index, CARRIER_TIMEOUT).await {
+        Ok(_) => ns.pod.announce(link.index).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        tracing::warn!("announcing the addresses of {}: {e}", link.name);
+    }
 }
 
 /// DPDK: the PF side only. IPAM's addresses are reported, not configured.
