@@ -97,6 +97,11 @@ impl SriovLab {
         SriovLab { pods: Vec::new(), pf, vfs, tmp, net: prefix.clone(), prefix }
     }
 
+    /// `echo 0 > sriov_numvfs`: the VFs disappear, wherever their netdevs are.
+    pub fn disable_vfs(&self) {
+        std::fs::write(numvfs_path(&self.pf), "0").expect("disabling VFs");
+    }
+
     pub fn add_pod(&mut self) -> usize {
         let i = self.pods.len();
         self.pods.push(NetNs::create(&format!("{}-pod{i}", self.prefix)).unwrap_or_else(|e| panic!("{e}")));

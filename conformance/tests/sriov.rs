@@ -126,6 +126,21 @@ fn del_after_the_netns_is_gone_finds_the_vf_by_pci_address() {
 
 #[test]
 #[ignore = "needs SR-IOV VFs (VM stage)"]
+fn del_after_the_vfs_were_disabled_releases_everything() {
+    let mut lab = SriovLab::new(1);
+    let p = lab.add_pod();
+    let conf = lab.conf(0, json!({ "vlan": 20, "mac": "02:5a:00:00:00:0e" }), Some("10.87.6.0/24"));
+    let r = lab.add(p, "net1", &conf).assert_ok_json();
+    lab.disable_vfs();
+    let start = std::time::Instant::now();
+    lab.del(p, "net1", &conf, &r).assert_ok();
+    assert!(start.elapsed() < Duration::from_secs(4), "DEL waited for a VF that no longer exists");
+    assert!(lab.records().is_empty() && lab.reservations().is_empty());
+    lab.del(p, "net1", &conf, &r).assert_ok();
+}
+
+#[test]
+#[ignore = "needs SR-IOV VFs (VM stage)"]
 fn concurrent_adds_on_vfs_of_one_pf_all_succeed() {
     let mut lab = SriovLab::new(3);
     let pods: Vec<usize> = (0..3).map(|_| lab.add_pod()).collect();

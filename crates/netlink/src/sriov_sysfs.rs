@@ -83,6 +83,11 @@ impl Sysfs {
         Ok(Vf { pci: pci.to_string(), pf, index, netdev: self.netdev(pci)?, driver: self.driver(pci) })
     }
 
+    /// The PCI device is there (a VF disappears when its PF's VFs are disabled).
+    pub fn exists(&self, pci: &str) -> bool {
+        self.device(pci).exists()
+    }
+
     /// The VF's netdev in this namespace, if it has one here.
     pub fn netdev(&self, pci: &str) -> Result<Option<String>, Error> {
         first_entry(&self.device(pci).join("net"))

@@ -68,6 +68,10 @@ async fn bring_home(host: &Netlink, home: &Netns, rec: &Record, nd: &Netdev) -> 
             return Ok(host.link_by_pci(&rec.pci).await?);
         }
     }
+    if !Sysfs::default().exists(&rec.pci) {
+        tracing::warn!("VF {} is gone: nothing to restore", rec.pci);
+        return Ok(None);
+    }
     if let Some(link) = host.wait_link_by_pci(&rec.pci, RETURN_TIMEOUT).await? {
         return Ok(Some(link));
     }
