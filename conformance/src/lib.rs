@@ -22,6 +22,7 @@ pub mod plugin;
 pub mod result;
 pub mod rng;
 pub mod rofs;
+pub mod sriov_lab;
 pub mod store;
 pub mod suite;
 pub mod vs_reference;

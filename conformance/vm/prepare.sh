@@ -159,15 +159,17 @@ t_kernel=$SECONDS
 
 # Modules by name. Dependencies are added from modinfo; built-ins are skipped.
 # veth/bridge/8021q/ipvlan/macvlan/dummy/vrf: the interface plugins. igb/igbvf:
-# SR-IOV on qemu's 82576. 9p: the host share. nf_tables and its expressions:
-# the bridge plugin's ipMasq and macspoofchk rules (loaded on demand).
+# SR-IOV on qemu's 82576. uio_pci_generic: a userspace (DPDK) driver that
+# binds a VF without an IOMMU, for the sriov plugin's DPDK mode. 9p: the host
+# share. nf_tables and its expressions: the bridge plugin's ipMasq and
+# macspoofchk rules (loaded on demand).
 # crc32c_generic: libcrc32c (nf_conntrack, nf_nat) asks the crypto API for
 # "crc32c" at load time; the softdep names an alias, and qemu's default CPU
 # has no SSE4.2 for crc32c-intel.
 modules=(
     crc32c_generic
     veth bridge 8021q ipvlan ipvtap macvlan macvtap dummy vrf vxlan bonding tun
-    igb igbvf virtio_net
+    igb igbvf virtio_net uio_pci_generic
     9p 9pnet_virtio
     nf_tables nfnetlink nf_nat nf_conntrack nf_conntrack_bridge nf_reject_ipv4 nf_reject_ipv6
     nft_chain_nat nft_masq nft_nat nft_ct nft_reject nft_reject_inet nft_reject_bridge

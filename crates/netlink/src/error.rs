@@ -23,6 +23,7 @@ pub const ENOENT: i32 = 2;
 pub const ESRCH: i32 = 3;
 pub const ENODEV: i32 = 19;
 pub const EEXIST: i32 = 17;
+pub const EINVAL: i32 = 22;
 pub const EADDRNOTAVAIL: i32 = 99;
 
 impl Error {

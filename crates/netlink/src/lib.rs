@@ -20,7 +20,9 @@ mod pair;
 mod route;
 mod rule;
 mod socket;
+pub mod sriov_sysfs;
 pub mod sysctl;
+pub mod vf;
 pub mod vlan;
 
 pub use addr::Addr;

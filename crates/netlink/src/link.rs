@@ -48,7 +48,7 @@ pub struct BridgePort {
 }
 
 impl Link {
-    fn from_message(msg: LinkMessage) -> Link {
+    pub(crate) fn from_message(msg: LinkMessage) -> Link {
         let mut link = Link {
             index: msg.header.index,
             admin_up: msg.header.flags.contains(LinkFlags::Up),
