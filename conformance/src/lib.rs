@@ -18,6 +18,7 @@ pub mod macvlan_lab;
 pub mod netns;
 pub mod outcome;
 pub mod plugin;
+pub mod rails_lab;
 pub mod result;
 pub mod rng;
 pub mod rofs;

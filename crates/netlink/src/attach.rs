@@ -3,8 +3,8 @@
 //! renaming in the pod, IPAM, addresses and routes, the one-interface result,
 //! DEL, and the common part of CHECK.
 
-use crate::configure::{Options, configure_iface};
-use crate::{Link, Netlink, Sockets, TABLE_MAIN, random_mac, sysctl};
+use crate::configure::Options;
+use crate::{Link, Netlink, Sockets, TABLE_MAIN, policy, random_mac, sysctl};
 use cni::delegate::{IpamLease, forward, has_ipam};
 use cni::{CniResult, Command, Error, Interface, Request, code};
 
@@ -80,6 +80,7 @@ pub fn lease(req: &Request, iface: usize) -> Result<(Option<IpamLease<'_>>, CniR
 /// IPAM, sysctls, addresses, routes and link up for `link`, and the result
 /// with `link` as its only interface. The caller deletes `link` if this fails.
 pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
+    let policy = req.policy()?;
     let (lease, mut result) = lease(req, 0)?;
     if lease.is_some() {
         // Announce the addresses when the link comes up, as the reference does (only with IPAM).
@@ -91,7 +92,7 @@ pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniRe
                 other => other,
             }
         })??;
-        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, 0, &result, Options::default()).await?;
+        policy::configure(ns, link, 0, &mut result, policy.as_ref(), Options::default()).await?;
     } else {
         ns.pod.set_up(link.index).await?;
     }
@@ -127,7 +128,9 @@ pub async fn del(req: &Request) -> Result<(), Error> {
     }
     match Sockets::open(&req.env.netns) {
         Ok(ns) => {
-            if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
+            let link = ns.pod.link_by_name(&req.env.ifname).await?;
+            policy::del(req, &ns.pod, link.as_ref()).await?;
+            if let Some(link) = link {
                 ns.pod.delete_link(link.index).await?;
             }
             Ok(())
@@ -152,6 +155,7 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
     if has_ipam(req) {
         forward(req, Command::Check)?;
     }
+    let prev = &policy::as_added(req, prev)?;
     let ifname = &req.env.ifname;
     let idx = prev_interface(req, prev)?;
     let link = ns
@@ -171,6 +175,7 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
         return Err(check_failed(format!("{ifname} is down")));
     }
     check_addresses_and_routes(&ns.pod, &link, idx, prev).await?;
+    policy::check_prev(req, ns, &link, idx, prev).await?;
     Ok(link)
 }
 

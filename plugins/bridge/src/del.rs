@@ -10,7 +10,9 @@ pub async fn del(req: &Request, s: &Settings) -> Result<(), Error> {
     if !req.env.netns.is_empty() {
         match Sockets::open(&req.env.netns) {
             Ok(ns) => {
-                if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
+                let link = ns.pod.link_by_name(&req.env.ifname).await?;
+                netlink::policy::del(req, &ns.pod, link.as_ref()).await?;
+                if let Some(link) = link {
                     // Deleting the container end removes the host end too.
                     ns.pod.delete_link(link.index).await?;
                 }
