@@ -159,16 +159,22 @@ fn resolve(c: &Conf, ifname: &str) -> Result<Policy, Error> {
             format!("rule priority {priority} must be 1-32765 (before main's rule)"),
         ));
     }
+    let gateways = parse_gateways(&c.gateways, &field("gateways"))?;
+    Ok(Policy { table, priority: priority as u32, oif_rule: c.oif_rule, gateways, sysctls: sysctls(c)? })
+}
+
+/// A `gateways` list (`key` names it in errors): IP addresses, at most one per family.
+pub fn parse_gateways(list: &[String], key: &str) -> Result<Vec<IpAddr>, Error> {
     let mut gateways: Vec<IpAddr> = Vec::new();
-    for (i, g) in c.gateways.iter().enumerate() {
-        let key = field(&format!("gateways[{i}]"));
+    for (i, g) in list.iter().enumerate() {
+        let key = format!("{key}[{i}]");
         let ip: IpAddr = g.parse().map_err(|_| Error::config(&key, format!("{g:?} is not an IP address")))?;
         if gateways.iter().any(|o| o.is_ipv4() == ip.is_ipv4()) {
             return Err(Error::config(key, "at most one gateway per address family"));
         }
         gateways.push(ip);
     }
-    Ok(Policy { table, priority: priority as u32, oif_rule: c.oif_rule, gateways, sysctls: sysctls(c)? })
+    Ok(gateways)
 }
 
 fn sysctls(c: &Conf) -> Result<Sysctls, Error> {

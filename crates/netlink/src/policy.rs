@@ -197,7 +197,7 @@ pub async fn configure(
 }
 
 /// This attachment's addresses as `prevResult` lists them, if it is there.
-fn prev_addresses(req: &Request) -> Vec<IpAddr> {
+pub fn prev_addresses(req: &Request) -> Vec<IpAddr> {
     let Ok(Some(prev)) = req.prev_result() else { return Vec::new() };
     let ours: Vec<usize> = prev
         .interfaces
@@ -220,20 +220,26 @@ pub async fn del(req: &Request, pod: &Netlink, link: Option<&Link>) -> Result<()
     if let Some(link) = link {
         addrs.extend(pod.addresses(Some(link.index)).await?.into_iter().map(|a| a.cidr.ip()));
     }
+    delete_rules_where(pod, |rule| {
+        if rule.table != policy.table || rule.priority != Some(policy.priority) || rule.to.is_some() {
+            return false;
+        }
+        let host = if rule.v6 { 128 } else { 32 };
+        match (&rule.from, &rule.oif) {
+            (Some(from), None) => from.prefix() == host && (addrs.is_empty() || addrs.contains(&from.ip())),
+            (None, Some(oif)) => *oif == req.env.ifname,
+            _ => false,
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Delete every rule (both families) that `mine` picks.
+pub async fn delete_rules_where(pod: &Netlink, mine: impl Fn(&Rule) -> bool) -> Result<(), Error> {
     for v6 in [false, true] {
-        for rule in pod.rules(v6).await? {
-            if rule.table != policy.table || rule.priority != Some(policy.priority) || rule.to.is_some() {
-                continue;
-            }
-            let host = if v6 { 128 } else { 32 };
-            let mine = match (&rule.from, &rule.oif) {
-                (Some(from), None) => from.prefix() == host && (addrs.is_empty() || addrs.contains(&from.ip())),
-                (None, Some(oif)) => *oif == req.env.ifname,
-                _ => false,
-            };
-            if mine {
-                pod.delete_rule(&rule).await?;
-            }
+        for rule in pod.rules(v6).await?.iter().filter(|r| mine(r)) {
+            pod.delete_rule(rule).await?;
         }
     }
     Ok(())
