@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bench_bridge;
 pub mod bench_macvlan;
 pub mod bench_plugin;
+pub mod bench_rails;
 pub mod bridge_result;
 pub mod conf;
 pub mod driver;

@@ -106,6 +106,17 @@ fn eight_rails(subnets: Subnets) {
         assert!(main.contains(&lab.rail(k).subnet), "rail {k}: connected route left main: {main}");
     }
     assert_arp_only_on_own_rail(&lab);
+    // What the README shows (visible with --nocapture).
+    let show = |args: &[&str]| lab.pod().ip(args).unwrap_or_else(|e| e);
+    println!("$ ip rule\n{}", show(&["rule"]));
+    println!("$ ip route show table 1003\n{}", show(&["route", "show", "table", "1003"]));
+    println!("$ ip route show table main\n{}", show(&["route", "show", "table", "main"]));
+    println!(
+        "$ ip route get {} from {}\n{}",
+        lab.rail(3).remote,
+        lab.rail(3).addr,
+        show(&["route", "get", &lab.rail(3).remote, "from", &lab.rail(3).addr])
+    );
     assert_eq!(rail_rules(&lab).len(), RAILS as usize, "one rule per rail:\n{}", dump(&lab));
     for k in 1..=RAILS {
         let conf = lab.conf(V, k, &p);
