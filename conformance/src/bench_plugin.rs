@@ -78,20 +78,26 @@ reference = /usr/lib/cni/{{{plugin},host-local}}. Needs root."
     )
 }
 
-struct Opts {
-    reps: usize,
-    json: Option<PathBuf>,
-    ours_only: bool,
+/// `--reps N`, `--quick`, `--json PATH`, `--ours-only`: the options every plugin bench takes.
+pub struct Opts {
+    pub reps: usize,
+    pub json: Option<PathBuf>,
+    pub ours_only: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts { reps: 50, json: None, ours_only: false };
+    parse_opts_with(args, 50, 10)
+}
+
+/// [`Opts`] from `args`, with `reps` reps by default and `quick` with `--quick`.
+pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opts, String> {
+    let mut o = Opts { reps, json: None, ours_only: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--reps" => o.reps = value("--reps")?.parse().map_err(|_| "--reps: not a number".to_string())?,
-            "--quick" => o.reps = 10,
+            "--quick" => o.reps = quick,
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
             "--ours-only" => o.ours_only = true,
             other => return Err(format!("unknown option {other}")),

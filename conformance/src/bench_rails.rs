@@ -15,7 +15,7 @@
 //! p50 of `policy` minus the p50 of `plain`.
 
 use crate::bench::{Sample, ms};
-use crate::bench_plugin::percentile;
+use crate::bench_plugin::{Opts, parse_opts_with, percentile};
 use crate::netns::{NetNs, have_root, unique_prefix};
 use crate::plugin::{Invocation, Plugin, REFERENCE_DIR, our_bin_dir};
 use crate::{Outcome, conf};
@@ -111,7 +111,8 @@ impl Side {
             .stdin_json(stdin)
             .timeout(OP_TIMEOUT);
         let o = plugin.call(&inv);
-        o.check_ok_silent().map_err(|e| format!("{} {verb} rail {k}: {e}", self.variant.label()))?;
+        let ok = if verb == "ADD" { o.check_ok_json().map(drop) } else { o.check_ok_silent() };
+        ok.map_err(|e| format!("{} {verb} rail {k}: {e}", self.variant.label()))?;
         Ok(o)
     }
 
@@ -133,6 +134,12 @@ impl Side {
             }
             self.add.push(sample);
             prevs.push(result);
+        }
+        // Untimed: the variant did what it claims (3 default rules, plus one per rail with policy routing).
+        let want = if self.variant == Variant::Plain { 3 } else { 3 + RAILS as usize };
+        let rules = pod.ip(&["rule"])?;
+        if rules.lines().count() != want {
+            return Err(format!("{}: expected {want} rules after ADD:\n{rules}", self.variant.label()));
         }
         for k in (1..=RAILS).rev() {
             let prev = &prevs[k as usize - 1];
@@ -159,29 +166,6 @@ fn add_to(sample: &mut Sample, o: &Outcome) {
     sample.usage.user += o.usage.user;
     sample.usage.sys += o.usage.sys;
     sample.usage.max_rss_kib = sample.usage.max_rss_kib.max(o.usage.max_rss_kib);
-}
-
-struct Opts {
-    reps: usize,
-    json: Option<PathBuf>,
-    ours_only: bool,
-}
-
-fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts { reps: 20, json: None, ours_only: false };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--reps" => {
-                o.reps = it.next().and_then(|v| v.parse().ok()).filter(|n| *n > 0).ok_or("--reps needs a number > 0")?
-            }
-            "--quick" => o.reps = 5,
-            "--json" => o.json = Some(PathBuf::from(it.next().ok_or("--json needs a path")?)),
-            "--ours-only" => o.ours_only = true,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(o)
 }
 
 fn p50s(samples: &[Sample]) -> (f64, f64) {
@@ -269,7 +253,7 @@ fn run(o: &Opts) -> Result<(), String> {
 
 /// Entry point for `bench rails <args>`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match parse_opts(args) {
+    let opts = match parse_opts_with(args, 20, 5) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("bench rails: {e}\n{USAGE}");

@@ -159,17 +159,7 @@ impl RailsLab {
     /// One ping from rail `k`'s address to its remote.
     pub fn ping_remote(&self, k: u32) -> Result<(), String> {
         let r = self.rail(k);
-        let out = self.pod().exec(&["ping", "-c", "1", "-W", "2", "-I", &r.addr, &r.remote]);
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(format!(
-            "ping -I {} {} failed: {}{}",
-            r.addr,
-            r.remote,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        self.pod().ping_with(&["-W", "2", "-I", &r.addr], &r.remote)
     }
 
     /// For every (peer j, rail k): does the pod answer, on rail j, an ARP

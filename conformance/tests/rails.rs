@@ -253,3 +253,47 @@ fn bad_policy_is_rejected_before_anything_is_made() {
     assert!(lab.pod().link("net1").is_none());
     assert!(lab.held_by(POD).is_empty());
 }
+
+/// bridge gets the same block from the shared steps, and IPv6 is routed
+/// like IPv4: rules `from <addr>/128`, the v6 subnet and default in the
+/// table. CHECK passes, DEL removes both families' rules.
+#[test]
+fn bridge_dual_stack_policy_routing() {
+    if skip_without_root("the rails tests") {
+        return;
+    }
+    let mut lab = conformance::lab::Lab::ours("bridge");
+    lab.add_pod();
+    let ipam = lab.host_local(json!([
+        [{ "subnet": "10.72.0.0/24", "gateway": "10.72.0.1" }],
+        [{ "subnet": "fd72::/64", "gateway": "fd72::1" }],
+    ]));
+    let conf = lab.plugin_conf(V, lab.bridge_plugin(json!({ "isGateway": true, "policyRouting": {} }), ipam));
+    let plugin = Plugin::ours("bridge");
+    let exec = |verb: &str, stdin: &Value| {
+        let inv = conformance::plugin::Invocation::attachment_verb(verb)
+            .attachment(&lab.cid(0), "net2")
+            .set("CNI_NETNS", &lab.pod(0).path_str())
+            .stdin_json(stdin);
+        lab.exec_plugin(&plugin, &inv)
+    };
+    let result = exec("ADD", &conf).assert_ok_json();
+    let pod = lab.pod(0);
+    let v4 = pod.ip(&["-4", "rule"]).unwrap();
+    let v6 = pod.ip(&["-6", "rule"]).unwrap();
+    assert!(v4.contains("1002:\tfrom 10.72.0.2 lookup 1002"), "{v4}");
+    assert!(v6.contains("1002:\tfrom fd72::2 lookup 1002"), "{v6}");
+    let t6 = pod.ip(&["-6", "route", "show", "table", "1002"]).unwrap();
+    assert!(t6.contains("default via fd72::1 dev net2") && t6.contains("fd72::/64 dev net2"), "{t6}");
+    let t4 = pod.ip(&["-4", "route", "show", "table", "1002"]).unwrap();
+    assert!(t4.contains("default via 10.72.0.1 dev net2") && t4.contains("src 10.72.0.2"), "{t4}");
+    let got = pod.ip(&["route", "get", "10.99.0.1", "from", "10.72.0.2"]).unwrap();
+    assert!(got.contains("dev net2") && got.contains("table 1002"), "{got}");
+    exec("CHECK", &conformance::conf::with_prev_result(&conf, &result)).assert_ok();
+    pod.ip(&["-6", "route", "del", "default", "table", "1002"]).unwrap();
+    let err = exec("CHECK", &conformance::conf::with_prev_result(&conf, &result)).assert_error(103);
+    assert!(err.contains("::/0"), "{err}");
+    exec("DEL", &conformance::conf::with_prev_result(&conf, &result)).assert_ok();
+    assert_eq!(pod.ip(&["-4", "rule"]).unwrap().lines().count(), 3);
+    assert_eq!(pod.ip(&["-6", "rule"]).unwrap().lines().count(), 2);
+}
