@@ -188,6 +188,23 @@ fn del_after_the_interface_is_gone_removes_only_its_rules() {
     let left = rail_rules(&lab);
     assert_eq!(left.len(), RAILS as usize - 1, "{left:?}");
     assert!(!left.iter().any(|r| r["table"] == "1005"), "{left:?}");
+    // And DEL succeeds once the netns itself is gone (the rules went with it).
+    lab.pod().delete().unwrap();
+    lab.exec(&plugin, "DEL", 1, &lab.conf(V, 1, &p)).assert_ok();
+}
+
+/// An ADD that fails in the policy step (a configured gateway the rail
+/// cannot reach) leaves nothing: no link, no rule, no table route, no lease.
+#[test]
+fn failed_policy_step_rolls_back() {
+    let Some(lab) = lab(Subnets::Distinct) else { return };
+    let plugin = Plugin::ours("macvlan");
+    let block = json!({ "gateways": ["10.99.99.1"] });
+    lab.exec(&plugin, "ADD", 2, &lab.conf(V, 2, &block)).assert_error_naming(7, &["policyRouting.gateways"]);
+    assert!(lab.pod().link("net2").is_none(), "{}", dump(&lab));
+    assert!(rail_rules(&lab).is_empty(), "{}", dump(&lab));
+    assert_eq!(lab.pod().ip(&["route", "show", "table", "1002"]).unwrap_or_default(), "");
+    assert!(lab.held_by(POD).is_empty());
 }
 
 /// Multus-style delegation: one libcni call per network, `CNI_IFNAME`

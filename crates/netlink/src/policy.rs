@@ -18,6 +18,7 @@ use std::net::IpAddr;
 
 /// RT_SCOPE_LINK.
 const SCOPE_LINK: u8 = 253;
+const ENETUNREACH: i32 = 101;
 
 /// A route of the rail's table: what the result reports, and the source hint the kernel gets.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,9 +176,9 @@ pub async fn configure(
     result: &mut CniResult,
     policy: Option<&Policy>,
     opts: Options,
-) -> Result<(), Error> {
+) -> Result<(), cni::Error> {
     let Some(policy) = policy else {
-        return configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, index, result, opts).await;
+        return Ok(configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, index, result, opts).await?);
     };
     let ips: Vec<IpConfig> = result.ips.iter().filter(|ip| ip.interface == Some(index)).cloned().collect();
     set_sysctls(ns, &link.name, &policy.sysctls)?;
@@ -188,6 +189,11 @@ pub async fn configure(
     for route in kernel_routes(policy, &ips, &table, link.index) {
         match ns.pod.add_route(&route).await {
             Err(e) if e.is_exists() => {}
+            // A gateway outside every subnet of the interface: the config's fault, not the kernel's.
+            Err(e) if e.errno() == Some(ENETUNREACH) => {
+                let field = if policy.gateways.is_empty() { "ipam" } else { "policyRouting.gateways" };
+                return Err(cni::Error::config(field, format!("{e}: the gateway is not reachable on {}", link.name)));
+            }
             other => other?,
         }
     }
