@@ -22,7 +22,11 @@ const V: &str = "1.0.0";
 const RAILS: u32 = 8;
 
 fn lab(subnets: Subnets) -> Option<RailsLab> {
-    if skip_without_root("the rails tests") || !have_ping() {
+    if skip_without_root("the rails tests") {
+        return None;
+    }
+    if !have_ping() {
+        eprintln!("SKIPPED: the rails tests need ping (iputils-ping)");
         return None;
     }
     Some(RailsLab::new(&our_cni_path(&["macvlan", "host-local"]), RAILS, subnets))
@@ -285,7 +289,8 @@ fn bridge_dual_stack_policy_routing() {
         [{ "subnet": "10.72.0.0/24", "gateway": "10.72.0.1" }],
         [{ "subnet": "fd72::/64", "gateway": "fd72::1" }],
     ]));
-    let conf = lab.plugin_conf(V, lab.bridge_plugin(json!({ "isGateway": true, "policyRouting": {} }), ipam));
+    // 1.1.0, the version that has routes[].table.
+    let conf = lab.plugin_conf("1.1.0", lab.bridge_plugin(json!({ "isGateway": true, "policyRouting": {} }), ipam));
     let plugin = Plugin::ours("bridge");
     let exec = |verb: &str, stdin: &Value| {
         let inv = conformance::plugin::Invocation::attachment_verb(verb)
@@ -295,6 +300,15 @@ fn bridge_dual_stack_policy_routing() {
         lab.exec_plugin(&plugin, &inv)
     };
     let result = exec("ADD", &conf).assert_ok_json();
+    let routes = result["routes"].as_array().cloned().unwrap_or_default();
+    for (dst, gw) in [("0.0.0.0/0", json!("10.72.0.1")), ("::/0", json!("fd72::1")), ("fd72::/64", Value::Null)] {
+        assert!(
+            routes
+                .iter()
+                .any(|r| r["dst"] == dst && r["table"] == 1002 && r.get("gw").cloned().unwrap_or(Value::Null) == gw),
+            "{dst} in table 1002: {result}"
+        );
+    }
     let pod = lab.pod(0);
     let v4 = pod.ip(&["-4", "rule"]).unwrap();
     let v6 = pod.ip(&["-6", "rule"]).unwrap();
