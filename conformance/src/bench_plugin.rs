@@ -89,23 +89,29 @@ reference = /usr/lib/cni/{{{plugin},host-local}}. Needs root."
 /// are 1/3 and 1/5; the bound only catches a regression, on a noisy machine.
 pub const QUICK_MAX_RATIO: f64 = 0.6;
 
-struct Opts {
-    reps: usize,
-    json: Option<PathBuf>,
-    ours_only: bool,
-    bursts: Vec<usize>,
-    libcni: usize,
-    quick: bool,
+/// The options every plugin bench takes (`bench rails` uses the first three).
+pub struct Opts {
+    pub reps: usize,
+    pub json: Option<PathBuf>,
+    pub ours_only: bool,
+    pub bursts: Vec<usize>,
+    pub libcni: usize,
+    pub quick: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o = Opts { reps: 50, json: None, ours_only: false, bursts: vec![2, 4, 8, 32], libcni: 20, quick: false };
+    parse_opts_with(args, 50, 10)
+}
+
+/// [`Opts`] from `args`, with `reps` reps by default and `quick` with `--quick`.
+pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opts, String> {
+    let mut o = Opts { reps, json: None, ours_only: false, bursts: vec![2, 4, 8, 32], libcni: 20, quick: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--reps" => o.reps = value("--reps")?.parse().map_err(|_| "--reps: not a number".to_string())?,
-            "--quick" => (o.reps, o.bursts, o.libcni, o.quick) = (10, vec![8], 5, true),
+            "--quick" => (o.reps, o.bursts, o.libcni, o.quick) = (quick, vec![8], 5, true),
             "--bursts" => {
                 let list = value("--bursts")?;
                 o.bursts = list

@@ -108,13 +108,21 @@ impl NetNs {
     /// as results give them), 3 s timeout; `Err` has ping's output and the
     /// namespace's addresses and routes.
     pub fn ping(&self, to: &str) -> Result<(), String> {
+        self.ping_with(&["-W", "3"], to)
+    }
+
+    /// [`NetNs::ping`] with ping's `options` (`-I <source>`, `-W <secs>`).
+    pub fn ping_with(&self, options: &[&str], to: &str) -> Result<(), String> {
         let addr = to.split('/').next().unwrap_or(to);
-        let out = self.exec(&["ping", "-c", "1", "-W", "3", addr]);
+        let mut argv = vec!["ping", "-c", "1"];
+        argv.extend(options);
+        argv.push(addr);
+        let out = self.exec(&argv);
         if out.status.success() {
             return Ok(());
         }
         Err(format!(
-            "ping {addr} from {} failed ({}): {}{}\n{}",
+            "ping {options:?} {addr} from {} failed ({}): {}{}\n{}",
             self.name,
             out.status,
             String::from_utf8_lossy(&out.stdout),

@@ -158,3 +158,34 @@ fn bad_input_leaves_nothing() {
         assert!(reservations(&lab, &lab.net).is_empty(), "{what}: reservation left behind");
     }
 }
+
+/// `policyRouting` comes with the shared steps: the rail's rule and table
+/// after ADD (rail from config, the ifname is eth0), CHECK verifies them,
+/// DEL removes the rule.
+#[test]
+#[ignore = "needs 802.1q (VM stage)"]
+fn policy_routing_on_a_vlan() {
+    let mut lab = lab_with_masters();
+    let p = lab.add_pod();
+    let mut conf = vlan_plugin(&lab, &master(&lab, "m1"), json!({ "policyRouting": { "rail": 4 } }), None);
+    conf["ipam"] = lab.host_local(json!([[{ "subnet": "10.86.4.0/24", "gateway": "10.86.4.1" }]]));
+    let conf = lab.plugin_conf(V, conf);
+    let plugin = Plugin::ours("vlan");
+    let exec = |verb: &str, stdin: &Value| {
+        let inv = Invocation::attachment_verb(verb)
+            .attachment(&lab.cid(p), "eth0")
+            .set("CNI_NETNS", &lab.pod(p).path_str())
+            .stdin_json(stdin);
+        lab.exec_plugin(&plugin, &inv)
+    };
+    let result = exec("ADD", &conf).assert_ok_json();
+    let addr = addr_of(&result);
+    let rules = lab.pod(p).ip(&["rule"]).unwrap();
+    assert!(rules.contains(&format!("1004:\tfrom {addr} lookup 1004")), "{rules}");
+    let table = lab.pod(p).ip(&["route", "show", "table", "1004"]).unwrap();
+    assert!(table.contains("default via 10.86.4.1 dev eth0"), "{table}");
+    let with_prev = conformance::conf::with_prev_result(&conf, &result);
+    exec("CHECK", &with_prev).assert_ok();
+    exec("DEL", &with_prev).assert_ok();
+    assert_eq!(lab.pod(p).ip(&["rule"]).unwrap().lines().count(), 3);
+}

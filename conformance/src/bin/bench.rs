@@ -4,6 +4,7 @@
 //! (conformance::bench_bridge, run by conformance::bench_plugin).
 //! `bench macvlan`: macvlan + host-local ADD/DEL, ours vs the reference
 //! (conformance::bench_macvlan, run by conformance::bench_plugin).
+//! `bench rails`: the added cost of per-rail policy routing (conformance::bench_rails).
 //!
 //! CPU time (user+sys from wait4) is the number to trust; wall time on a shared
 //! 2-core box is reported but noisy.
@@ -364,7 +365,8 @@ const PLUGINS: [&dyn Scenario; 2] = [&Bridge, &Macvlan];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {
-    PLUGINS.iter().fold(USAGE.to_string(), |u, s| format!("{u}\n\n{}", bench_plugin::usage(s.plugin())))
+    let plugins = PLUGINS.iter().fold(USAGE.to_string(), |u, s| format!("{u}\n\n{}", bench_plugin::usage(s.plugin())));
+    format!("{plugins}\n\n{}", conformance::bench_rails::USAGE)
 }
 
 fn main() -> ExitCode {
@@ -373,6 +375,7 @@ fn main() -> ExitCode {
         return bench_plugin::main(scenario, &args[1..]);
     }
     match args.first().map(String::as_str) {
+        Some("rails") => return conformance::bench_rails::main(&args[1..]),
         Some("ipam-scaling") => {}
         Some("-h" | "--help") => {
             println!("{}", full_usage());

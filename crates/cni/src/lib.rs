@@ -14,6 +14,7 @@ pub mod gojson;
 pub mod inproc;
 mod logging;
 pub mod net;
+pub mod policy;
 pub mod result;
 pub mod version;
 

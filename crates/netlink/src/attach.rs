@@ -3,9 +3,10 @@
 //! renaming in the pod, IPAM, addresses and routes, the one-interface result,
 //! DEL, and the common part of CHECK.
 
-use crate::configure::{Options, configure_iface};
-use crate::{Link, Netlink, Sockets, TABLE_MAIN, random_mac, sysctl};
+use crate::configure::Options;
+use crate::{Link, Netlink, Sockets, TABLE_MAIN, policy, random_mac, sysctl};
 use cni::delegate::{IpamLease, forward, has_ipam};
+use cni::policy::Policy;
 use cni::{CniResult, Command, Error, Interface, Request, code};
 
 /// ADD refuses an interface name already taken in the pod (SPEC: ADD).
@@ -80,22 +81,25 @@ pub fn lease(req: &Request, iface: usize) -> Result<(Option<IpamLease<'_>>, CniR
 /// IPAM, sysctls, addresses, routes and link up for `link`, and the result:
 /// a chain's `prevResult` followed by `link`. The caller deletes `link` if this fails.
 pub async fn configure(req: &Request, ns: &Sockets, link: &Link) -> Result<CniResult, Error> {
+    let policy = req.policy()?;
     let (lease, result) = lease(req, 0)?;
-    let result = req.chain(apply(req, ns, link, result, lease.is_some()).await?)?;
+    let result = req.chain(apply(req, ns, link, result, lease.is_some(), policy.as_ref()).await?)?;
     if let Some(lease) = lease {
         lease.keep();
     }
     Ok(result)
 }
 
-/// Put `result`'s addresses and routes on `link` (if `addressed`; else
-/// only bring it up) and make `link` the result's only interface.
+/// Put `result`'s addresses and routes on `link`, with `policy`'s rules,
+/// table and sysctls (if `addressed`; else only bring it up), and make
+/// `link` the result's only interface.
 pub async fn apply(
     req: &Request,
     ns: &Sockets,
     link: &Link,
     mut result: CniResult,
     addressed: bool,
+    policy: Option<&Policy>,
 ) -> Result<CniResult, Error> {
     if addressed {
         // Announce the addresses when the link comes up, as the reference does (only with addresses).
@@ -107,7 +111,7 @@ pub async fn apply(
                 other => other,
             }
         })??;
-        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, 0, &result, Options::default()).await?;
+        policy::configure(ns, link, 0, &mut result, policy, Options::default()).await?;
     } else {
         ns.pod.set_up(link.index).await?;
     }
@@ -139,20 +143,27 @@ pub async fn remove_on_error<T>(ns: &Sockets, link: &Link, result: Result<T, Err
 /// success, and nothing here needs the master.
 pub async fn del(req: &Request) -> Result<(), Error> {
     forward(req, Command::Del)?;
+    if let Some(ns) = pod_if_present(req)? {
+        let link = ns.pod.link_by_name(&req.env.ifname).await?;
+        policy::del(req, &ns.pod, link.as_ref()).await?;
+        if let Some(link) = link {
+            ns.pod.delete_link(link.index).await?;
+        }
+    }
+    Ok(())
+}
+
+/// DEL's sockets: `None` when `CNI_NETNS` is empty or already gone (the
+/// runtime may have removed it; what was in it went with it).
+pub fn pod_if_present(req: &Request) -> Result<Option<Sockets>, Error> {
     if req.env.netns.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     match Sockets::open(&req.env.netns) {
-        Ok(ns) => {
-            if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
-                ns.pod.delete_link(link.index).await?;
-            }
-            Ok(())
-        }
-        // The runtime may have removed the netns already; the link went with it.
+        Ok(ns) => Ok(Some(ns)),
         Err(crate::Error::Netns { path, why }) => {
             tracing::info!("DEL: netns {path} is gone ({why})");
-            Ok(())
+            Ok(None)
         }
         Err(e) => Err(e.into()),
     }
@@ -169,6 +180,7 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
     if has_ipam(req) {
         forward(req, Command::Check)?;
     }
+    let prev = &policy::as_added(req, prev)?;
     let ifname = &req.env.ifname;
     let idx = prev_interface(req, prev)?;
     let link = ns
@@ -188,6 +200,7 @@ pub async fn check(req: &Request, ns: &Sockets, prev: &CniResult, kind: &str) ->
         return Err(check_failed(format!("{ifname} is down")));
     }
     check_addresses_and_routes(&ns.pod, &link, idx, prev).await?;
+    policy::check_prev(req, ns, &link, idx, prev).await?;
     Ok(link)
 }
 

@@ -17,6 +17,7 @@ mod neigh;
 mod netns;
 pub mod nft;
 mod pair;
+pub mod policy;
 mod route;
 mod rule;
 mod socket;

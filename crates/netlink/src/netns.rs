@@ -3,6 +3,7 @@
 //! ([`Netns::run`]); it never spans an `.await`.
 
 use crate::Error;
+use nix::fcntl::{Flock, FlockArg};
 use nix::sched::{CloneFlags, setns};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use std::fs::File;
@@ -55,6 +56,14 @@ impl Netns {
         // after it could be trusted, so report it as the error it is.
         enter(&home.file, &home.path)?;
         Ok(out)
+    }
+
+    /// An exclusive `flock` on the namespace file, held until dropped. The
+    /// reference sbr takes the same lock, so the two serialise in one pod.
+    pub fn lock(&self) -> Result<Flock<File>, Error> {
+        let bad = |why: String| Error::Netns { path: self.path.clone(), why };
+        let file = File::open(&self.path).map_err(|e| bad(e.to_string()))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| bad(format!("flock: {e}")))
     }
 
     /// Same namespace as `other` (same nsfs inode).

@@ -2,7 +2,7 @@
 
 use crate::{Error, Netlink};
 use ipnetwork::IpNetwork;
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope};
@@ -26,6 +26,8 @@ pub struct Route {
     pub src: Option<IpAddr>,
     /// ECMP: more than one (gateway, interface) pair.
     pub nexthops: Vec<(IpAddr, u32)>,
+    /// RTPROT_*; None adds with boot (3), as iproute2 does. Read back as the kernel says.
+    pub protocol: Option<u8>,
 }
 
 impl Route {
@@ -37,7 +39,8 @@ impl Route {
         let bad =
             |e: &dyn std::fmt::Display| Error::Netlink { op: format!("building route {self:?}"), msg: e.to_string() };
         // RTPROT_BOOT, as iproute2 and the Go plugins leave it; the builder's default is static.
-        let mut b = RouteMessageBuilder::<IpAddr>::new().protocol(RouteProtocol::Boot);
+        let protocol = self.protocol.map_or(RouteProtocol::Boot, RouteProtocol::from);
+        let mut b = RouteMessageBuilder::<IpAddr>::new().protocol(protocol);
         let dst =
             self.dst.unwrap_or_else(|| if self.v4() { "0.0.0.0/0".parse().unwrap() } else { "::/0".parse().unwrap() });
         b = b.destination_prefix(dst.network(), dst.prefix()).map_err(|e| bad(&e))?;
@@ -75,8 +78,12 @@ impl Route {
     }
 
     fn from_message(m: RouteMessage) -> Route {
-        let mut r =
-            Route { table: Some(m.header.table as u32), scope: Some(u8::from(m.header.scope)), ..Route::default() };
+        let mut r = Route {
+            table: Some(m.header.table as u32),
+            scope: Some(u8::from(m.header.scope)),
+            protocol: Some(u8::from(m.header.protocol)),
+            ..Route::default()
+        };
         let prefix = m.header.destination_prefix_length;
         let addr = |a: &RouteAddress| match a {
             RouteAddress::Inet(ip) => Some(IpAddr::V4(*ip)),
@@ -117,6 +124,12 @@ impl Netlink {
     pub async fn add_route(&self, route: &Route) -> Result<(), Error> {
         let op = format!("adding route {}", describe(route));
         self.ack(RouteNetlinkMessage::NewRoute(route.message()?), NLM_F_CREATE | NLM_F_EXCL, &op).await
+    }
+
+    /// Add `route`, or replace the one with its destination, table and metric.
+    pub async fn replace_route(&self, route: &Route) -> Result<(), Error> {
+        let op = format!("replacing route {}", describe(route));
+        self.ack(RouteNetlinkMessage::NewRoute(route.message()?), NLM_F_CREATE | NLM_F_REPLACE, &op).await
     }
 
     /// Delete a route; already gone is fine.

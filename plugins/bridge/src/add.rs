@@ -4,7 +4,7 @@ use crate::config::Settings;
 use crate::veth_name;
 use cni::delegate::has_ipam;
 use cni::{CniResult, Error, Interface, Request, Route, code};
-use netlink::configure::{Options, configure_iface};
+use netlink::configure::Options;
 use netlink::{BridgeSpec, Link, Sockets, VethSpec, sysctl};
 use std::time::Duration;
 
@@ -107,7 +107,8 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     let ifname = &req.env.ifname;
     pod_sysctls(req, s, ns)?;
     if !s.conf.disable_container_interface {
-        configure_iface(&ns.pod, &ns.pod_ns, &ns.home, &cont, 2, &result, Options { dad: s.conf.enabledad }).await?;
+        let opts = Options { dad: s.conf.enabledad };
+        netlink::policy::configure(ns, &cont, 2, &mut result, s.policy.as_ref(), opts).await?;
     }
     tracing::debug!("pod interface configured");
     if s.conf.is_gateway {

@@ -22,6 +22,7 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
     if s.conf.promisc_mode && !bridge.promisc {
         return Err(check_failed(format!("bridge {} is not in promiscuous mode", bridge.name)));
     }
+    let prev = &netlink::policy::as_added(req, prev)?;
     let ifname = &req.env.ifname;
     let idx = netlink::attach::prev_interface(req, prev)?;
     let cont = ns
@@ -52,6 +53,7 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
         return Err(check_failed(format!("{ifname} is down")));
     }
     netlink::attach::check_addresses_and_routes(&ns.pod, &cont, idx, prev).await?;
+    netlink::policy::check_prev(req, ns, &cont, idx, prev).await?;
     if s.conf.macspoofchk && !netlink::nft::spoofchk::present(&req.env.container_id, ifname)? {
         return Err(check_failed(format!("the MAC spoof check for {ifname} is missing")));
     }

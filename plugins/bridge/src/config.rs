@@ -78,6 +78,8 @@ pub struct Settings {
     /// Tagged VLAN ranges on the port, inclusive.
     pub trunk: Vec<(u16, u16)>,
     pub mac: Option<Vec<u8>>,
+    /// `policyRouting`, resolved for `CNI_IFNAME`.
+    pub policy: Option<cni::policy::Policy>,
 }
 
 impl Settings {
@@ -124,7 +126,7 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         ),
         None => None,
     };
-    Ok(Settings { conf, mtu, vlan, trunk, mac })
+    Ok(Settings { conf, mtu, vlan, trunk, mac, policy: req.policy()? })
 }
 
 fn trunk_ranges(trunks: &[Trunk]) -> Result<Vec<(u16, u16)>, Error> {

@@ -4,20 +4,14 @@
 use crate::config::Config;
 use cni::delegate::forward;
 use cni::{Command, Error, Request};
-use netlink::Sockets;
 
 pub async fn del(req: &Request, conf: &Config) -> Result<(), Error> {
-    if !req.env.netns.is_empty() {
-        match Sockets::open(&req.env.netns) {
-            Ok(ns) => {
-                if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
-                    // Deleting the container end removes the host end too.
-                    ns.pod.delete_link(link.index).await?;
-                }
-            }
-            // The runtime may have removed the netns already; the veth went with it.
-            Err(netlink::Error::Netns { path, why }) => tracing::info!("DEL: netns {path} is gone ({why})"),
-            Err(e) => return Err(e.into()),
+    if let Some(ns) = netlink::attach::pod_if_present(req)? {
+        let link = ns.pod.link_by_name(&req.env.ifname).await?;
+        netlink::policy::del(req, &ns.pod, link.as_ref()).await?;
+        if let Some(link) = link {
+            // Deleting the container end removes the host end too.
+            ns.pod.delete_link(link.index).await?;
         }
     }
     forward(req, Command::Del)?;

@@ -52,6 +52,16 @@ impl Plugin for Sriov {
     fn del(&self, req: &Request) -> Result<(), Error> {
         let store = Store::new(&config::data_dir(req)?);
         forward(req, Command::Del)?;
+        // The rail's rules live in the pod and would outlive the VF's return.
+        netlink::block_on(async {
+            match netlink::attach::pod_if_present(req)? {
+                Some(ns) => {
+                    let link = ns.pod.link_by_name(&req.env.ifname).await?;
+                    netlink::policy::del(req, &ns.pod, link.as_ref()).await
+                }
+                None => Ok(()),
+            }
+        })??;
         let Some(rec) = store.find(req)? else {
             return Ok(());
         };

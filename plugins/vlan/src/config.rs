@@ -28,6 +28,7 @@ pub struct Settings {
 
 pub fn load(req: &Request) -> Result<Settings, Error> {
     let c: Config = req.decode()?;
+    req.policy()?; // Validated here; the shared steps apply it.
     if c.master.is_empty() {
         return Err(Error::config("master", "is required"));
     }
