@@ -188,17 +188,26 @@ impl Side {
         })
     }
 
-    /// ADD into a fresh pod namespace, then DEL; only the plugin runs are timed.
-    fn add_del(&mut self, cid: &str) -> Result<(Sample, Sample), String> {
+    /// A fresh pod namespace for attachment `cid`, with this thread moved
+    /// into the side's host namespace, where the plugin runs.
+    fn enter_with_pod(&self, cid: &str) -> Result<NetNs, String> {
         let pod = NetNs::create(&format!("{}-{cid}", self.host.name()))?;
         self.host.enter_current_thread()?;
-        let inv = |verb: &str| {
-            Invocation::attachment_verb(verb)
-                .attachment(cid, "eth0")
-                .set("CNI_NETNS", &pod.path_str())
-                .stdin_json(&self.conf)
-                .timeout(OP_TIMEOUT)
-        };
+        Ok(pod)
+    }
+
+    fn invocation(&self, verb: &str, cid: &str, pod: &NetNs) -> Invocation {
+        Invocation::attachment_verb(verb)
+            .attachment(cid, "eth0")
+            .set("CNI_NETNS", &pod.path_str())
+            .stdin_json(&self.conf)
+            .timeout(OP_TIMEOUT)
+    }
+
+    /// ADD into a fresh pod namespace, then DEL; only the plugin runs are timed.
+    fn add_del(&mut self, cid: &str) -> Result<(Sample, Sample), String> {
+        let pod = self.enter_with_pod(cid)?;
+        let inv = |verb: &str| self.invocation(verb, cid, &pod);
         let a = self.plugin.call(&inv("ADD"));
         a.check_ok_json().map_err(|e| format!("{}: ADD: {e}", self.label))?;
         self.scenario.after_add(&pod).map_err(|e| format!("{}: {e}", self.label))?;
@@ -222,14 +231,8 @@ impl Side {
     /// ADD then DEL in a fresh pod, each started by [`peak_rss`]: the
     /// plugin tree's peak RSS for each (KiB).
     fn probe_rss(&mut self, cid: &str) -> Result<(u64, u64), String> {
-        let pod = NetNs::create(&format!("{}-{cid}", self.host.name()))?;
-        self.host.enter_current_thread()?;
-        let inv = |verb: &str| {
-            Invocation::attachment_verb(verb)
-                .attachment(cid, "eth0")
-                .set("CNI_NETNS", &pod.path_str())
-                .stdin_json(&self.conf)
-        };
+        let pod = self.enter_with_pod(cid)?;
+        let inv = |verb: &str| self.invocation(verb, cid, &pod);
         let add = peak_rss(&self.plugin, &inv("ADD")).map_err(|e| format!("{}: ADD: {e}", self.label))?;
         let del = peak_rss(&self.plugin, &inv("DEL")).map_err(|e| format!("{}: DEL: {e}", self.label))?;
         Ok((add, del))

@@ -346,3 +346,27 @@ fn bad_input_is_code_7_naming_the_key_and_leaves_nothing() {
         assert_nothing_left(&lab, p, key);
     }
 }
+
+#[test]
+#[ignore = "needs ipvlan (VM stage)"]
+fn policy_routing_gives_the_link_its_own_table_and_rule() {
+    let mut lab = lab();
+    let p = lab.add_pod();
+    let ipam = lab.host_local(json!([[{ "subnet": SUBNET4, "gateway": "10.87.0.1" }]]));
+    lab.setup(V, keys(&lab, json!({ "policyRouting": { "rail": 4 } })), ipam);
+    let (r, att) = add(&lab, p);
+    let addr = att.ips[0].split('/').next().unwrap().to_string();
+    let rules = lab.pod(p).ip(&["rule", "show"]).unwrap();
+    assert!(rules.contains(&format!("1004:\tfrom {addr} lookup 1004")), "{rules}");
+    let table = lab.pod(p).ip(&["route", "show", "table", "1004"]).unwrap();
+    assert!(table.contains("default via 10.87.0.1 dev eth0"), "{table}\n{r}");
+    lab.check_ok(p, Lib::Libcni);
+    del_and_verify(&lab, p);
+    let rules = lab.pod(p).ip(&["rule", "show"]).unwrap();
+    assert!(!rules.contains("lookup 1004"), "DEL left the rule: {rules}");
+    // A rule deleted by hand is what CHECK reports.
+    add(&lab, p);
+    lab.pod(p).ip(&["rule", "del", "priority", "1004"]).unwrap();
+    lab.drive(&lab.call("check", p)).assert_error_code(103);
+    del_and_verify(&lab, p);
+}

@@ -19,6 +19,57 @@ fn link_json(pod: &NetNs, name: &str) -> Value {
 
 // ---- VM stage ---------------------------------------------------------------
 
+/// Per-rail policy routing on VFs: pod A gets three rails (VFs, `net1`..`net3`,
+/// one subnet each, `policyRouting`), pod B three VFs on the same subnets,
+/// each owning a peer address `172.16.<k>.1` reachable only by routing
+/// through B's rail k. From A, each rail's source address picks its own VF
+/// and gateway, and its ping gets through the NIC.
+#[test]
+#[ignore = "needs SR-IOV VFs (VM stage)"]
+fn rails_on_vfs_route_each_source_through_its_own_vf() {
+    let mut lab = SriovLab::new(6);
+    let (a, b) = (lab.add_pod(), lab.add_pod());
+    let static_ipam = |addr: String, gw: Option<String>| {
+        let mut a = json!({ "address": addr });
+        if let Some(gw) = gw {
+            a["gateway"] = json!(gw);
+        }
+        json!({ "type": "static", "addresses": [a], "routes": [{ "dst": "172.16.0.0/16" }] })
+    };
+    let mut rails = Vec::new();
+    for k in 1..=3usize {
+        let ifname = format!("net{k}");
+        let mut ca = lab.conf(k - 1, json!({ "policyRouting": {} }), None);
+        ca["ipam"] = static_ipam(format!("10.60.{k}.11/24"), Some(format!("10.60.{k}.12")));
+        ca["name"] = json!(format!("{}-rail{k}", lab.net));
+        let ra = lab.add(a, &ifname, &ca).assert_ok_json();
+        let mut cb = lab.conf(k + 2, json!({}), None);
+        cb["ipam"] = json!({ "type": "static", "addresses": [{ "address": format!("10.60.{k}.12/24") }] });
+        cb["name"] = json!(format!("{}-peer{k}", lab.net));
+        let rb = lab.add(b, &ifname, &cb).assert_ok_json();
+        lab.pod(b).ip(&["addr", "add", &format!("172.16.{k}.1/32"), "dev", &ifname]).unwrap();
+        rails.push((ifname, ca, ra, cb, rb));
+    }
+    for (k, (ifname, ..)) in (1..=3).zip(&rails) {
+        let got = lab.pod(a).ip(&["route", "get", &format!("172.16.{k}.1"), "from", &format!("10.60.{k}.11")]).unwrap();
+        assert!(got.contains(&format!("via 10.60.{k}.12 dev {ifname}")), "rail {k}: {got}");
+        lab.pod(a)
+            .ping_with(&["-I", &format!("10.60.{k}.11"), "-W", "3"], &format!("172.16.{k}.1"))
+            .unwrap_or_else(|e| panic!("rail {k}: {e}"));
+    }
+    let (ifname, ca, ra, ..) = &rails[1];
+    lab.check(a, ifname, ca, ra).assert_ok();
+    lab.pod(a).ip(&["rule", "del", "priority", "1002"]).unwrap();
+    lab.check(a, ifname, ca, ra).assert_error(103);
+    for (ifname, ca, ra, cb, rb) in &rails {
+        lab.del(a, ifname, ca, ra).assert_ok();
+        lab.del(b, ifname, cb, rb).assert_ok();
+    }
+    let rules = lab.pod(a).ip(&["rule", "show"]).unwrap();
+    assert!(!rules.contains("lookup 100"), "DEL left rail rules: {rules}");
+    assert!(lab.records().is_empty(), "records left: {:?}", lab.records());
+}
+
 #[test]
 #[ignore = "needs SR-IOV VFs (VM stage)"]
 fn every_key_is_applied_checked_and_restored_exactly() {

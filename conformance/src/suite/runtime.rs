@@ -143,13 +143,7 @@ fn multus(t: &Target) -> Outcome {
     if t.is_ipam() {
         return skip("Multus delegates to interface plugins");
     }
-    let v = t.runtime_version()?;
-    let mut lab = t.lab()?;
-    let p = lab.add_pod();
-    let nets: Vec<String> = (1..=3).map(|k| format!("{}-{k}", lab.net)).collect();
-    for (k, net) in nets.iter().enumerate() {
-        write_net(&lab, net, v, vec![t.profile.plugin(&lab, k + 1)]);
-    }
+    let (lab, p, nets) = delegates(t, None)?;
     let before = Footprint::take(t, &lab, p);
     let mut status = Vec::new();
     let mut added = Vec::new();
@@ -173,6 +167,23 @@ fn multus(t: &Target) -> Outcome {
     }
     verified?;
     nothing_added(t, &lab, p, &before)
+}
+
+/// A lab with one pod and three networks of this type, `<net>-1`..`<net>-3`,
+/// as a Multus pod's delegates; the one at index `broken` gets an invalid value.
+fn delegates(t: &Target, broken: Option<usize>) -> Result<(Lab, usize, Vec<String>), Why> {
+    let v = t.runtime_version()?;
+    let mut lab = t.lab()?;
+    let p = lab.add_pod();
+    let nets: Vec<String> = (1..=3).map(|k| format!("{}-{k}", lab.net)).collect();
+    for (k, net) in nets.iter().enumerate() {
+        let mut plugin = t.profile.plugin(&lab, k + 1);
+        if broken == Some(k) {
+            super::protocol::merge(&mut plugin, &(t.profile.invalid.1)());
+        }
+        write_net(&lab, net, v, vec![plugin]);
+    }
+    Ok((lab, p, nets))
 }
 
 /// One entry of Multus's network-status annotation, from a delegate's result.
@@ -218,17 +229,7 @@ fn multus_rollback(t: &Target) -> Outcome {
     if t.is_ipam() {
         return skip("Multus delegates to interface plugins");
     }
-    let v = t.runtime_version()?;
-    let mut lab = t.lab()?;
-    let p = lab.add_pod();
-    let nets: Vec<String> = (1..=3).map(|k| format!("{}-{k}", lab.net)).collect();
-    for (k, net) in nets.iter().enumerate() {
-        let mut plugin = t.profile.plugin(&lab, k + 1);
-        if k == 2 {
-            super::protocol::merge(&mut plugin, &(t.profile.invalid.1)());
-        }
-        write_net(&lab, net, v, vec![plugin]);
-    }
+    let (lab, p, nets) = delegates(t, Some(2))?;
     let before = Footprint::take(t, &lab, p);
     for (k, net) in nets.iter().enumerate().take(2) {
         drive_ok(&lab, &call(&lab, "add", net, p, &format!("net{}", k + 1)))?;

@@ -35,6 +35,7 @@ pub struct Settings {
 
 pub fn load(req: &Request) -> Result<Settings, Error> {
     let c: Config = req.decode()?;
+    req.policy()?; // Validated here; the shared steps apply it.
     let mode_name = if c.mode.is_empty() { "l2" } else { c.mode.as_str() };
     let mode =
         parse_mode(mode_name).ok_or_else(|| Error::config("mode", format!("{mode_name:?} must be l2, l3 or l3s")))?;

@@ -60,6 +60,7 @@ pub fn data_dir(req: &Request) -> Result<PathBuf, Error> {
 
 pub fn load(req: &Request) -> Result<Settings, Error> {
     let c: Config = req.decode()?;
+    req.policy()?; // Validated here; the shared steps apply it.
     let pci = device_id(req, &c)?;
     let mac = mac(req, &c.mac)?;
     let mut attrs = Vec::new();
