@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::Path;
 
 /// nsfs, where `/run/netns/*` bind mounts and `/proc/<pid>/ns/net` live.
-const NSFS_MAGIC: i64 = 0x6e73_6673;
+const NSFS_MAGIC: u64 = 0x6e73_6673;
 
 #[derive(Debug)]
 pub struct Netns {
@@ -25,8 +25,9 @@ impl Netns {
         let bad = |why: String| Error::Netns { path: shown.clone(), why };
         let file = File::open(path).map_err(|e| bad(e.to_string()))?;
         let fs = fstatfs(file.as_fd()).map_err(|e| bad(e.to_string()))?;
-        let magic = fs.filesystem_type().0 as i64;
-        if magic != NSFS_MAGIC && magic != PROC_SUPER_MAGIC.0 {
+        // The magic is an i64 with glibc and a u64 with musl (the static builds).
+        let magic = fs.filesystem_type().0 as u64;
+        if magic != NSFS_MAGIC && magic != PROC_SUPER_MAGIC.0 as u64 {
             return Err(bad(format!("is not a network namespace (filesystem magic {magic:#x})")));
         }
         Ok(Netns { file, path: shown })
