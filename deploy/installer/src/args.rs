@@ -56,7 +56,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         once: false,
     };
     let mut verb_seen = false;
-    let mut it = args.into_iter();
+    // `--flag=value` is the same as `--flag value`.
+    let mut it = args.into_iter().flat_map(|a| match a.split_once('=') {
+        Some((flag, value)) if flag.starts_with("--") => vec![flag.to_string(), value.to_string()],
+        _ => vec![a],
+    });
     while let Some(a) = it.next() {
         let mut value = |flag: &str| it.next().filter(|v| !v.is_empty()).ok_or(format!("{flag} needs a value"));
         match a.as_str() {
@@ -110,6 +114,7 @@ mod tests {
     fn mistakes_are_named() {
         assert_eq!(run(&["--src"]), Err("--src needs a value".to_string()));
         assert_eq!(run(&["--src", ""]), Err("--src needs a value".to_string()));
+        assert_eq!(run(&["--src="]), Err("--src needs a value".to_string()));
         assert_eq!(run(&["install", "install"]), Err("unknown argument \"install\"".to_string()));
         assert_eq!(run(&["--bogus"]), Err("unknown argument \"--bogus\"".to_string()));
         assert_eq!(run(&["--version"]), Ok(Parsed::Version));
