@@ -17,6 +17,9 @@ bash conformance/build-driver.sh >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# deploy/: Dockerfile lint, manifest validation, the static builds the image
+# ships (x86_64, aarch64), the installer and the example configs on them.
+bash deploy/check.sh 2>&1 | tee -a "$log"
 # The VM stage: what this kernel lacks (bridge VLAN filtering, 802.1q, ipvlan,
 # SR-IOV) in one QEMU VM booting Debian's 6.12 kernel, which also reruns the
 # bridge and macvlan scenarios on that kernel; see conformance/vm/README.md.
