@@ -58,6 +58,26 @@ smoke() {
     left=$(find "$root/opt/cni/bin" "$root/etc/cni/net.d" -mindepth 1)
     [ -z "$left" ] || { say "uninstall left files: $left"; return 1; }
     say "install/VERSION/reinstall/uninstall ok: $(ls "$out/bin" | tr '\n' ' ')"
+
+    # A node that has the reference plugins: railcni keeps them aside and
+    # puts them back on uninstall.
+    local kept=()
+    for p in "$out"/bin/*; do
+        name=$(basename "$p")
+        [ -f "/usr/lib/cni/$name" ] && cp "/usr/lib/cni/$name" "$root/opt/cni/bin/" && kept+=("$name")
+    done
+    [ ${#kept[@]} -gt 0 ] || { say "no reference plugin to test the backup with"; return 1; }
+    $run "$out/railcni-install" install "${args[@]}" 2>/dev/null
+    for name in "${kept[@]}"; do
+        cmp -s "/usr/lib/cni/$name" "$root/opt/cni/bin/.railcni-backup/$name" || { say "$name not kept"; return 1; }
+        cmp -s "$out/bin/$name" "$root/opt/cni/bin/$name" || { say "$name not installed over the reference"; return 1; }
+    done
+    $run "$out/railcni-install" uninstall "${args[@]}" 2>/dev/null
+    for name in "${kept[@]}"; do
+        cmp -s "/usr/lib/cni/$name" "$root/opt/cni/bin/$name" || { say "the reference $name was not restored"; return 1; }
+    done
+    [ ! -e "$root/opt/cni/bin/.railcni-backup" ] || { say "the backup dir was left"; return 1; }
+    say "reference plugins kept and restored: ${kept[*]}"
 }
 smoke "$x86"
 

@@ -35,15 +35,54 @@ pub fn place(src: &Path, dir: &Path, name: &str, mode: u32) -> io::Result<Placed
     Ok(Placed::Written)
 }
 
-/// Removes `dir/name` if it is a regular file with the same bytes as `src`:
-/// a file someone else put there since is not ours to remove.
-pub fn remove_if_same(src: &Path, dir: &Path, name: &str) -> io::Result<bool> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removed {
+    /// Absent, or not byte-identical to ours: someone else's now.
+    NotOurs,
+    /// Ours, replaced by the backup of what was there before us.
+    Restored,
+    Removed,
+}
+
+/// Removes `dir/name` if it is a regular file with the same bytes as `src`
+/// (a file someone else put there since is not ours to remove), putting
+/// back `backup/name` if there is one.
+pub fn remove_if_same(src: &Path, dir: &Path, name: &str, backup: Option<&Path>) -> io::Result<Removed> {
     let dest = dir.join(name);
     if !same_file(src, &dest, None)? {
-        return Ok(false);
+        return Ok(Removed::NotOurs);
+    }
+    if let Some(b) = backup
+        && restore(dir, name, b)?
+    {
+        return Ok(Removed::Restored);
     }
     fs::remove_file(&dest)?;
     sync_dir(dir)?;
+    Ok(Removed::Removed)
+}
+
+/// Keeps the file or symlink at `dir/name` as `backup/name` (a hard link:
+/// same filesystem, nothing copied), unless a backup of that name exists.
+pub fn back_up(dir: &Path, name: &str, backup: &Path) -> io::Result<bool> {
+    if fs::symlink_metadata(backup.join(name)).is_ok() {
+        return Ok(false);
+    }
+    fs::create_dir_all(backup)?;
+    fs::hard_link(dir.join(name), backup.join(name))?;
+    sync_dir(backup)?;
+    Ok(true)
+}
+
+/// Puts `backup/name` back as `dir/name`, atomically replacing what is
+/// there; false if there is no backup.
+fn restore(dir: &Path, name: &str, backup: &Path) -> io::Result<bool> {
+    match fs::rename(backup.join(name), dir.join(name)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        r => r?,
+    }
+    sync_dir(dir)?;
+    sync_dir(backup)?;
     Ok(true)
 }
 
@@ -176,15 +215,30 @@ mod tests {
     }
 
     #[test]
+    fn back_up_keeps_the_first_and_restore_puts_it_back() {
+        let t = tempfile::tempdir().unwrap();
+        let backup = t.path().join(".backup");
+        file(t.path(), "p", b"original");
+        assert!(back_up(t.path(), "p", &backup).unwrap());
+        // Replaced by a new inode, as place() does; the backup keeps the old one.
+        fs::remove_file(t.path().join("p")).unwrap();
+        file(t.path(), "p", b"second");
+        assert!(!back_up(t.path(), "p", &backup).unwrap(), "a backup is never overwritten");
+        assert!(restore(t.path(), "p", &backup).unwrap());
+        assert_eq!(fs::read(t.path().join("p")).unwrap(), b"original");
+        assert!(!restore(t.path(), "p", &backup).unwrap());
+    }
+
+    #[test]
     fn remove_only_what_is_still_ours() {
         let t = tempfile::tempdir().unwrap();
         let ours = file(t.path(), "ours", b"railcni");
         file(t.path(), "same", b"railcni");
         file(t.path(), "other", b"someone else's");
-        assert!(remove_if_same(&ours, t.path(), "same").unwrap());
+        assert_eq!(remove_if_same(&ours, t.path(), "same", None).unwrap(), Removed::Removed);
         assert!(!t.path().join("same").exists());
-        assert!(!remove_if_same(&ours, t.path(), "other").unwrap());
+        assert_eq!(remove_if_same(&ours, t.path(), "other", None).unwrap(), Removed::NotOurs);
         assert!(t.path().join("other").exists());
-        assert!(!remove_if_same(&ours, t.path(), "missing").unwrap());
+        assert_eq!(remove_if_same(&ours, t.path(), "missing", None).unwrap(), Removed::NotOurs);
     }
 }

@@ -3,12 +3,16 @@
 
 use crate::args::Options;
 use crate::conflist;
-use crate::place::{Placed, place, remove_if_same};
+use crate::place::{Placed, Removed, back_up, place, remove_if_same};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 const BIN_MODE: u32 = 0o755;
+/// Where the plugins railcni replaced are kept, inside the bin dir (a hard
+/// link needs the same filesystem); a runtime looks up plugins by exact
+/// name, so it never runs anything from here.
+pub const BACKUP_DIR: &str = ".railcni-backup";
 const CONF_MODE: u32 = 0o644;
 
 /// Installs the plugins, then the conflists (a config must never name a
@@ -17,7 +21,11 @@ pub fn install(o: &Options) -> Result<(), String> {
     let plugins = plugins(&o.src)?;
     let confs = conflists(&o.conflists)?;
     mkdir(&o.bin_dir)?;
+    let backup = o.bin_dir.join(BACKUP_DIR);
     for (name, path) in &plugins {
+        if is_foreign(&o.bin_dir.join(name)) && back_up(&o.bin_dir, name, &backup).map_err(|e| at(&backup, e))? {
+            eprintln!("railcni-install: kept the previous {name} as {}", backup.join(name).display());
+        }
         let placed = place(path, &o.bin_dir, name, BIN_MODE).map_err(|e| at(&o.bin_dir.join(name), e))?;
         log(placed, &o.bin_dir, name);
     }
@@ -31,25 +39,42 @@ pub fn install(o: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes the conflists first, then the plugins: the reverse of install.
+/// Removes the conflists first, then the plugins (the reverse of install),
+/// putting back each plugin railcni had replaced.
 pub fn uninstall(o: &Options) -> Result<(), String> {
     let confs = o.conflists.iter().map(|p| file_name(p).map(|n| (n, p.clone()))).collect::<Result<Vec<_>, _>>()?;
     for (name, path) in &confs {
-        remove(path, &o.conf_dir, name)?;
+        remove(path, &o.conf_dir, name, None)?;
     }
+    let backup = o.bin_dir.join(BACKUP_DIR);
     for (name, path) in plugins(&o.src)? {
-        remove(&path, &o.bin_dir, &name)?;
+        remove(&path, &o.bin_dir, &name, Some(&backup))?;
     }
+    // Gone once empty; a backup whose plugin someone else has since replaced stays.
+    let _ = fs::remove_dir(&backup);
     Ok(())
 }
 
-fn remove(src: &Path, dir: &Path, name: &str) -> Result<(), String> {
-    match remove_if_same(src, dir, name) {
-        Ok(true) => eprintln!("railcni-install: removed {}", dir.join(name).display()),
-        Ok(false) => eprintln!("railcni-install: left {} (absent or not ours)", dir.join(name).display()),
-        Err(e) => return Err(at(&dir.join(name), e)),
-    }
+fn remove(src: &Path, dir: &Path, name: &str, backup: Option<&Path>) -> Result<(), String> {
+    let target = dir.join(name);
+    let what = match remove_if_same(src, dir, name, backup).map_err(|e| at(&target, e))? {
+        Removed::NotOurs => "left (absent or not ours)",
+        Removed::Restored => "restored the previous",
+        Removed::Removed => "removed",
+    };
+    eprintln!("railcni-install: {what} {}", target.display());
     Ok(())
+}
+
+/// A plugin that is there and is not a railcni binary (another vendor's,
+/// the distribution's, a symlink to one): railcni keeps it for uninstall.
+/// An older railcni is not kept; it is simply upgraded.
+fn is_foreign(path: &Path) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => true,
+        Ok(m) if m.is_file() => !cni::inproc::is_railcni(path),
+        _ => false,
+    }
 }
 
 /// Every regular, non-hidden file in `src`, by name. An empty source is an

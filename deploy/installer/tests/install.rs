@@ -64,9 +64,13 @@ impl Node {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// The visible names in `dir` (what a runtime could exec).
     fn names(&self, dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> =
-            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
         v.sort();
         v
     }
@@ -106,7 +110,35 @@ fn installs_skips_unchanged_and_replaces_changed() {
     assert!(log.contains(&format!("unchanged {}", node.bin().join("bridge").display())), "{log}");
     assert!(log.contains(&format!("installed {}", node.bin().join("macvlan").display())), "{log}");
     assert_eq!(fs::read(node.bin().join("macvlan")).unwrap(), b"macvlan v2");
-    assert_eq!(node.names(&node.bin()), ["bridge", "macvlan"], "no temporary files left: {log}");
+    assert_eq!(node.names(&node.bin()), ["bridge", "macvlan"], "{log}");
+    let hidden: Vec<_> = fs::read_dir(node.bin()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!hidden.iter().any(|n| n.to_string_lossy().ends_with(".tmp")), "temporary files left: {hidden:?}");
+}
+
+/// Plugins of the same name that were there before railcni (the
+/// distribution's, another CNI's) are kept aside and put back on uninstall.
+#[test]
+fn a_plugin_railcni_replaced_is_restored_on_uninstall() {
+    let node = Node::new();
+    fs::create_dir_all(node.bin()).unwrap();
+    fs::write(node.bin().join("bridge"), b"the reference bridge").unwrap();
+    fs::write(node.bin().join("loopback"), b"the reference loopback").unwrap();
+    node.plugin("bridge", b"railcni bridge");
+
+    let log = node.run_ok("install", &[]);
+    assert!(log.contains("kept the previous bridge"), "{log}");
+    assert_eq!(fs::read(node.bin().join("bridge")).unwrap(), b"railcni bridge");
+    assert_eq!(fs::read(node.bin().join(".railcni-backup/bridge")).unwrap(), b"the reference bridge");
+    // A later upgrade never overwrites the kept original.
+    node.plugin("bridge", b"railcni bridge v2");
+    node.run_ok("install", &[]);
+    assert_eq!(fs::read(node.bin().join(".railcni-backup/bridge")).unwrap(), b"the reference bridge");
+
+    let log = node.run_ok("uninstall", &[]);
+    assert!(log.contains("restored the previous"), "{log}");
+    assert_eq!(fs::read(node.bin().join("bridge")).unwrap(), b"the reference bridge");
+    assert_eq!(fs::read(node.bin().join("loopback")).unwrap(), b"the reference loopback");
+    assert!(!node.bin().join(".railcni-backup").exists(), "the empty backup dir stays behind");
 }
 
 #[test]
