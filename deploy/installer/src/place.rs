@@ -36,30 +36,30 @@ pub fn place(src: &Path, dir: &Path, name: &str, mode: u32) -> io::Result<Placed
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removed {
+pub enum Removal {
     /// Absent, or not byte-identical to ours: someone else's now.
     NotOurs,
     /// Ours, replaced by the backup of what was there before us.
     Restored,
-    Removed,
+    Deleted,
 }
 
 /// Removes `dir/name` if it is a regular file with the same bytes as `src`
 /// (a file someone else put there since is not ours to remove), putting
 /// back `backup/name` if there is one.
-pub fn remove_if_same(src: &Path, dir: &Path, name: &str, backup: Option<&Path>) -> io::Result<Removed> {
+pub fn remove_if_same(src: &Path, dir: &Path, name: &str, backup: Option<&Path>) -> io::Result<Removal> {
     let dest = dir.join(name);
     if !same_file(src, &dest, None)? {
-        return Ok(Removed::NotOurs);
+        return Ok(Removal::NotOurs);
     }
     if let Some(b) = backup
         && restore(dir, name, b)?
     {
-        return Ok(Removed::Restored);
+        return Ok(Removal::Restored);
     }
     fs::remove_file(&dest)?;
     sync_dir(dir)?;
-    Ok(Removed::Removed)
+    Ok(Removal::Deleted)
 }
 
 /// Keeps the file or symlink at `dir/name` as `backup/name` (a hard link:
@@ -235,10 +235,10 @@ mod tests {
         let ours = file(t.path(), "ours", b"railcni");
         file(t.path(), "same", b"railcni");
         file(t.path(), "other", b"someone else's");
-        assert_eq!(remove_if_same(&ours, t.path(), "same", None).unwrap(), Removed::Removed);
+        assert_eq!(remove_if_same(&ours, t.path(), "same", None).unwrap(), Removal::Deleted);
         assert!(!t.path().join("same").exists());
-        assert_eq!(remove_if_same(&ours, t.path(), "other", None).unwrap(), Removed::NotOurs);
+        assert_eq!(remove_if_same(&ours, t.path(), "other", None).unwrap(), Removal::NotOurs);
         assert!(t.path().join("other").exists());
-        assert_eq!(remove_if_same(&ours, t.path(), "missing", None).unwrap(), Removed::NotOurs);
+        assert_eq!(remove_if_same(&ours, t.path(), "missing", None).unwrap(), Removal::NotOurs);
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::args::Options;
 use crate::conflist;
-use crate::place::{Placed, Removed, back_up, place, remove_if_same};
+use crate::place::{Placed, Removal, back_up, place, remove_if_same};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -58,9 +58,9 @@ pub fn uninstall(o: &Options) -> Result<(), String> {
 fn remove(src: &Path, dir: &Path, name: &str, backup: Option<&Path>) -> Result<(), String> {
     let target = dir.join(name);
     let what = match remove_if_same(src, dir, name, backup).map_err(|e| at(&target, e))? {
-        Removed::NotOurs => "left (absent or not ours)",
-        Removed::Restored => "restored the previous",
-        Removed::Removed => "removed",
+        Removal::NotOurs => "left (absent or not ours)",
+        Removal::Restored => "restored the previous",
+        Removal::Deleted => "removed",
     };
     eprintln!("railcni-install: {what} {}", target.display());
     Ok(())
