@@ -41,6 +41,9 @@ const RUNS_HERE: &[&str] = &["bridge", "macvlan"];
 /// Error codes that mean "your config is wrong" rather than "the node cannot do it".
 const CONFIG_CODES: &[u64] = &[1, 2, 4, 6, 7];
 
+/// A PCI address no machine this runs on has (bus 0xff, device 0x1f, function 7).
+const ABSENT_VF: &str = "0000:ff:1f.7";
+
 /// One CNI config shipped in deploy/, and where it came from.
 #[derive(Debug, Clone)]
 struct Example {
@@ -51,6 +54,8 @@ struct Example {
 impl Example {
     /// The config as one runtime call per plugin gets it: each plugin
     /// object with the network's `cniVersion` and `name`.
+    /// An `sriov` plugin also gets the `deviceID` Multus adds from the VF the
+    /// kubelet allocated: here one that does not exist on this machine.
     fn plugin_confs(&self) -> Vec<Value> {
         let list = match self.conf.get("plugins").and_then(Value::as_array) {
             Some(list) => list.clone(),
@@ -60,6 +65,9 @@ impl Example {
             .map(|mut p| {
                 p["cniVersion"] = self.conf["cniVersion"].clone();
                 p["name"] = self.conf["name"].clone();
+                if p["type"] == "sriov" && p.get("deviceID").is_none() {
+                    p["deviceID"] = json!(ABSENT_VF);
+                }
                 p
             })
             .collect()
