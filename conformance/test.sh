@@ -9,17 +9,24 @@ bash conformance/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo build --release --workspace
-cargo run --release -q -p railcni-conformance --bin bench -- ipam-scaling --quick
+# The benchmarks measure what the image ships: the static musl builds
+# (deploy/build-static.sh, run again by deploy/check.sh below at no cost).
+static=target/static/x86_64-unknown-linux-musl
+bash deploy/build-static.sh --target x86_64-unknown-linux-musl --out "$static"
+cargo build --release -q -p railcni-conformance --bin bench
+RAILCNI_BIN_DIR=$static/bin target/release/bench ipam-scaling --quick
 # The conformance tests exec target/debug binaries (and the libcni driver): build them first.
 cargo build --workspace
 bash conformance/build-driver.sh >/dev/null
 # Regression bounds against the reference, in one run each (see README "Figures").
-target/release/bench bridge --quick
-target/release/bench macvlan --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench bridge --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench macvlan --quick
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# deploy/: Dockerfile lint, manifest validation, the static builds the image
+# ships (x86_64, aarch64), the installer and the example configs on them.
+bash deploy/check.sh 2>&1 | tee -a "$log"
 # The VM stage: what this kernel lacks (bridge VLAN filtering, 802.1q, ipvlan,
 # SR-IOV) in one QEMU VM booting Debian's 6.12 kernel, which also reruns the
 # bridge and macvlan scenarios on that kernel; see conformance/vm/README.md.

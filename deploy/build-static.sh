@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Static release builds of every railcni plugin and of railcni-install: musl
+# libc linked in, the release profile's LTO, panic=abort and strip. The
+# image's build stage and CI both run this script, so CI checks exactly the
+# binaries the image ships.
+#
+#   bash deploy/build-static.sh [--target TRIPLE] [--out DIR]
+#
+# TRIPLE: x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
+# (cross-linked with the rust-lld that rustup ships: no C toolchain for the
+# target is needed, the crates have no C code). DIR (default
+# target/static/<TRIPLE>) gets bin/<plugin>... and railcni-install.
+#
+# The plugin list is not written down anywhere: it is every binary target of
+# the workspace, less the test harness package (its bench tool) and the
+# installer, so a plugin crate added to the workspace is shipped as it lands.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target=x86_64-unknown-linux-musl
+out=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --target) target=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        *) echo "build-static: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+out=${out:-target/static/$target}
+
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+    rustup target add "$target" >&2
+fi
+case "$target" in
+    # Only when cross-linking: a native aarch64 build links with the host's cc.
+    aarch64-*) [ "$(uname -m)" = aarch64 ] || export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld ;;
+esac
+
+artifacts=$(mktemp)
+trap 'rm -f "$artifacts"' EXIT
+cargo build --release --locked --target "$target" --workspace --exclude railcni-conformance --bins \
+    --message-format=json-render-diagnostics >"$artifacts"
+
+rm -rf "$out"
+mkdir -p "$out/bin"
+n=0
+for exe in $(grep -o '"executable":"[^"]*"' "$artifacts" | cut -d'"' -f4 | sort -u); do
+    name=$(basename "$exe")
+    if [ "$name" = railcni-install ]; then
+        cp "$exe" "$out/railcni-install"
+    else
+        cp "$exe" "$out/bin/$name"
+        n=$((n + 1))
+    fi
+done
+[ -x "$out/railcni-install" ] || { echo "build-static: railcni-install was not built" >&2; exit 1; }
+[ "$n" -gt 0 ] || { echo "build-static: no plugin was built" >&2; exit 1; }
+
+# Static means no program interpreter (dynamic loader) in the ELF headers.
+if command -v readelf >/dev/null; then
+    for f in "$out/railcni-install" "$out"/bin/*; do
+        if readelf -l "$f" | grep -q 'Requesting program interpreter'; then
+            echo "build-static: $f is dynamically linked" >&2
+            exit 1
+        fi
+    done
+fi
+echo "build-static: $target: $n plugins and railcni-install in $out" >&2
+(cd "$out" && ls -l railcni-install bin/ | awk 'NF >= 9 { printf "  %-16s %9d bytes\n", $9, $5 }') >&2
