@@ -23,7 +23,7 @@
 //! alone too and printed beside it, which tells whether the tree's peak is
 //! the IPAM's.
 
-use crate::bench::{Sample, ms};
+use crate::bench::{Sample, ms, peak_rss};
 use crate::bench_load::{Burst, burst, libcni_cycles};
 use crate::netns::{NetNs, have_root, unique_prefix};
 use crate::plugin::{Invocation, Plugin, REFERENCE_DIR, our_bin_dir};
@@ -36,6 +36,8 @@ use tempfile::TempDir;
 
 const VERSION: &str = "1.0.0"; // the reference's highest version
 const OP_TIMEOUT: Duration = Duration::from_secs(120);
+/// ADD+DEL pairs per implementation measured for peak RSS.
+const RSS_REPS: usize = 5;
 
 /// What one plugin's bench sets up and checks. Errors are reported prefixed
 /// with the implementation's label.
@@ -246,26 +248,6 @@ impl Side {
         self.scenario.leftovers(&self.host, &self.baseline).map_err(|e| format!("{}: {e}", self.label))
     }
 }
-
-/// The peak RSS (KiB) of `plugin` and its waited-for children, run under
-/// GNU time. `wait4`'s `ru_maxrss` cannot give it from here: at exec the
-/// kernel folds the exec'ing mm's high-water mark into it, and a child
-/// spawned by this process starts out as this process (about 2.5 MiB of it).
-/// time's own image is the floor instead: about 0.4 MiB.
-fn peak_rss(plugin: &Plugin, inv: &Invocation) -> Result<u64, String> {
-    let out = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    let path = out.path().display().to_string();
-    let o = plugin.call_under(&[TIME, "-f", "%M", "-o", &path], inv);
-    o.check_ok().map_err(|e| format!("{e} (is {TIME} installed? Debian package `time`)"))?;
-    let text = std::fs::read_to_string(out.path()).map_err(|e| e.to_string())?;
-    text.trim().lines().last().and_then(|l| l.trim().parse().ok()).ok_or_else(|| format!("{TIME} wrote {text:?}"))
-}
-
-/// ADD+DEL pairs per implementation measured for peak RSS.
-const RSS_REPS: usize = 5;
-
-/// GNU time, the launcher [`peak_rss`] measures through.
-const TIME: &str = "/usr/bin/time";
 
 /// Nearest-rank percentile (p in 0..=100) of an unsorted list.
 pub fn percentile(xs: &[Duration], p: f64) -> Duration {
