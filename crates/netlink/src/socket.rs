@@ -69,6 +69,7 @@ impl Netlink {
             .map_err(|e| Error::Netlink { op: format!("{op} (in {})", self.ns), msg: e.to_string() })?;
         let mut out = Vec::new();
         let mut interrupted = false;
+        let mut failed = None;
         while let Some(reply) = replies.next().await {
             interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
             match reply.payload {
@@ -76,13 +77,19 @@ impl Netlink {
                 NetlinkPayload::Error(e) => {
                     // An error message without a code is the kernel's ack.
                     if let Some(code) = e.code {
-                        return Err(Error::Kernel { op: op.to_string(), errno: -code.get() });
+                        failed = Some(Error::Kernel { op: op.to_string(), errno: -code.get() });
+                        break;
                     }
                 }
                 _ => {}
             }
         }
-        Ok((out, interrupted))
+        // A kill point for the fault tests: the kernel has done (or refused) the request.
+        cni::fault::step(op);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((out, interrupted)),
+        }
     }
 
     /// A request whose only answer is an ack (create, change, delete).
