@@ -64,8 +64,16 @@ async fn remove_temp(ns: &Sockets, tmp: &str) -> Result<(), Error> {
 
 /// `master`, which must exist (code 7 naming `master` otherwise).
 pub async fn master(nl: &Netlink, name: &str) -> Result<Link, Error> {
-    nl.link_by_name(name).await?.ok_or_else(|| Error::config("master", format!("link {name} not found")))
+    let link = nl.link_by_name(name).await?.ok_or_else(|| Error::config("master", format!("link {name} not found")))?;
+    // The loopback device is always ifindex 1; the kernel refuses it as a
+    // parent with a bare EINVAL, which would reach the runtime as code 999.
+    if link.index == LOOPBACK_IFINDEX {
+        return Err(Error::config("master", format!("{name} is the loopback device")));
+    }
+    Ok(link)
 }
+
+const LOOPBACK_IFINDEX: u32 = 1;
 
 /// A pod link may not have a larger MTU than its master.
 pub fn fits_master(mtu: Option<u32>, master: &Link) -> Result<(), Error> {
