@@ -11,6 +11,7 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
 command -v nsenter >/dev/null || need_apt+=(util-linux)
+command -v flock >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -26,4 +27,14 @@ if command -v rustup >/dev/null; then
     for c in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c" >&2
     done
+fi
+
+# The fuzz stage (fuzz/run.sh): libFuzzer needs a nightly toolchain, and cargo-fuzz.
+if command -v rustup >/dev/null && ! rustup toolchain list | grep -q '^nightly'; then
+    echo "setup: installing the nightly toolchain for cargo fuzz" >&2
+    rustup toolchain install nightly --profile minimal >&2
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+    echo "setup: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked >&2
 fi

@@ -17,11 +17,13 @@ bash conformance/build-driver.sh >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
+# Bounded fuzzing of every parser (fuzz/README figures come from longer runs).
+bash fuzz/run.sh 30
 # The VM stage: what this kernel lacks (bridge VLAN filtering, 802.1q, ipvlan,
 # SR-IOV) in one QEMU VM booting Debian's 6.12 kernel, which also reruns the
 # bridge and macvlan scenarios on that kernel; see conformance/vm/README.md.
 bash conformance/vm/prepare.sh
-bash conformance/vm/run.sh conformance/vm/tests.sh -- +bridge +macvlan vlan 2>&1 | tee -a "$log"
+bash conformance/vm/run.sh conformance/vm/tests.sh -- +bridge +macvlan vlan faults:vlan_ 2>&1 | tee -a "$log"
 # One closing line for the whole run; cargo's own last line is a doctest
 # summary that says "0 passed".
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "railcni: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

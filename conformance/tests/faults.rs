@@ -77,6 +77,16 @@ impl Rig {
         Rig::new(ml.into_lab(), "macvlan", conf, Vec::new())
     }
 
+    /// vlan over a veth in the host namespace (802.1q: the VM stage only).
+    fn vlan() -> Rig {
+        let lab = Lab::new(&our_cni_path(&["vlan", "host-local"]));
+        conformance::macvlan_lab::add_veth_master(&lab.host, "vmaster", "vpeer").unwrap_or_else(|e| panic!("{e}"));
+        let ipam = lab.host_local(json!([[{ "subnet": "10.90.0.0/24" }]]));
+        let obj = json!({ "type": "vlan", "master": "vmaster", "vlanId": 100, "ipam": ipam });
+        let conf = lab.plugin_conf(V, obj);
+        Rig::new(lab, "vlan", conf, Vec::new())
+    }
+
     fn new(mut lab: Lab, plugin: &str, conf: Value, shared: Vec<String>) -> Rig {
         let pod = lab.add_pod();
         Rig { lab, plugin: Plugin::ours(plugin), conf, shared, pod }
@@ -228,6 +238,12 @@ fn macvlan_add_killed_at_every_step_leaves_nothing_after_del() {
         return;
     }
     kill_everywhere(Rig::macvlan());
+}
+
+#[test]
+#[ignore = "VM stage"]
+fn vlan_add_killed_at_every_step_leaves_nothing_after_del() {
+    kill_everywhere(Rig::vlan());
 }
 
 // ---- host-local on its own -----------------------------------------------
