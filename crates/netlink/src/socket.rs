@@ -12,6 +12,8 @@ pub(crate) type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>,
 
 /// RTNLGRP_LINK: link state changes, for waiting on a link instead of sleeping.
 const RTNLGRP_LINK: u32 = 1;
+/// How often a dump interrupted by a concurrent change is retried (as the Go plugins do).
+const DUMP_RETRIES: usize = 5;
 
 /// A socket subscribed to link events in the calling thread's namespace,
 /// alive for one wait; dropping it closes the socket.
@@ -38,8 +40,6 @@ impl Drop for LinkEvents {
         self.task.abort();
     }
 }
-/// How often a dump interrupted by a concurrent change is retried (as the Go plugins do).
-const DUMP_RETRIES: usize = 5;
 
 pub struct Netlink {
     handle: rtnetlink::Handle,
