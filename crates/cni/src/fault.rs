@@ -6,7 +6,9 @@
 //! process SIGKILL itself right after its Nth step, the way kubelet or Multus
 //! kill a plugin on a timeout; the tests then check that a DEL cleans up
 //! whatever the dead ADD left. Each step is also logged to stderr then, so a
-//! run that was not killed tells the test how many steps there are.
+//! run that was not killed tells the test how many steps there are. An IPAM
+//! plugin run in-process shares the count; an exec'd one inherits the
+//! variable and counts its own steps.
 //!
 //! Release builds compile [`step`] to nothing: the variable is inert there.
 
