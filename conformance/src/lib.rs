@@ -14,6 +14,7 @@ pub mod bridge_result;
 pub mod conf;
 pub mod driver;
 pub mod exec;
+pub mod footprint;
 pub mod kernel;
 pub mod lab;
 pub mod macvlan_lab;

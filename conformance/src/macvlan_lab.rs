@@ -63,6 +63,11 @@ impl MacvlanLab {
         list
     }
 
+    /// The plain lab; the master stays in its host namespace.
+    pub fn into_lab(self) -> Lab {
+        self.lab
+    }
+
     /// Names of every link in the host namespace, sorted.
     pub fn host_link_names(&self) -> Vec<String> {
         sorted_names(&self.host)

@@ -125,9 +125,19 @@ pub fn reservations(dir: &Path) -> io::Result<BTreeMap<String, String>> {
             continue;
         }
         let path = dir.join(&name);
+        // A reservation released between the listing and the read (a
+        // concurrent DEL) is simply gone; it must not make the whole list fail.
+        let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+        let meta = match std::fs::symlink_metadata(&path) {
+            Err(e) if gone(&e) => continue,
+            other => other?,
+        };
         // A stray directory or symlink is not a reservation, but must not hide the others.
-        let content = if std::fs::symlink_metadata(&path)?.is_file() {
-            String::from_utf8_lossy(&std::fs::read(&path)?).into_owned()
+        let content = if meta.is_file() {
+            match std::fs::read(&path) {
+                Err(e) if gone(&e) => continue,
+                other => String::from_utf8_lossy(&other?).into_owned(),
+            }
         } else {
             "<not a regular file>".to_string()
         };

@@ -102,3 +102,21 @@ fn a_symlinked_data_dir_is_used() {
     add(&link, "10.10.0.0/24", "c1").unwrap();
     assert!(real.path().join("net/10.10.0.2").is_file());
 }
+
+/// A writer SIGKILLed between writing a temporary file and linking or
+/// renaming it leaves the file behind; the next run (holding the lock, so no
+/// writer can be mid-way) removes it instead of keeping it forever.
+#[test]
+fn temporary_files_of_a_killed_writer_are_swept() {
+    let data = tempfile::tempdir().unwrap();
+    add(data.path(), "10.7.0.0/24", "first").unwrap();
+    let meta = data.path().join("net/.railcni");
+    for stale in ["tmp.4242", "cursor.4242", "index.4242", "stamp.4242", "probe.4242"] {
+        std::fs::write(meta.join(stale), "half").unwrap();
+    }
+    add(data.path(), "10.7.0.0/24", "second").unwrap();
+    let mut left: Vec<String> =
+        std::fs::read_dir(&meta).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["attachments", "stamp"]);
+}

@@ -256,7 +256,9 @@ fn print_table(rows: &[Row]) {
             r.rss_kib,
         );
     }
-    println!("(times in ms, p50 over reps; cpu = user+sys of the plugin process; RSS = peak of one ADD+DEL under GNU time)");
+    println!(
+        "(times in ms, p50 over reps; cpu = user+sys of the plugin process; RSS = peak of one ADD+DEL under GNU time)"
+    );
 }
 
 fn summary_json(s: &Summary) -> Value {

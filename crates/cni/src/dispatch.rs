@@ -86,8 +86,9 @@ fn dispatch(plugin: &dyn Plugin, version: &mut String) -> Result<Option<Value>, 
     }
 }
 
-/// Validate what the spec and libcni validate before a verb runs.
-fn request(plugin: &dyn Plugin, env: Env, stdin: Vec<u8>, version: &mut String) -> Result<Request, Error> {
+/// Validate what the spec and libcni validate before a verb runs. Public
+/// for the fuzz targets, which build requests the way a run does.
+pub fn request(plugin: &dyn Plugin, env: Env, stdin: Vec<u8>, version: &mut String) -> Result<Request, Error> {
     let (raw, mut conf) = config::parse_stdin(&stdin)?;
     if conf.cni_version.is_empty() {
         conf.cni_version = version::IMPLICIT.to_string();

@@ -125,6 +125,9 @@ pub fn validate_ifname(s: &str) -> Result<(), String> {
         "must not be . or .."
     } else if s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
         "must not contain '/', ':' or whitespace"
+    } else if s.chars().any(char::is_control) {
+        // The kernel ends a netlink name at a NUL: "br\0x" would create "br".
+        "must not contain NUL or control characters"
     } else {
         return Ok(());
     };
@@ -161,7 +164,7 @@ mod tests {
 
     #[test]
     fn ifname_rules() {
-        for bad in ["", ".", "..", "a/b", "a:b", "a b", "0123456789abcdef"] {
+        for bad in ["", ".", "..", "a/b", "a:b", "a b", "0123456789abcdef", "br\0x", "a\u{7f}b"] {
             assert!(validate_ifname(bad).is_err(), "{bad:?}");
         }
         assert!(validate_ifname("net1").is_ok());

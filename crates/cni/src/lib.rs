@@ -9,6 +9,7 @@ pub mod delegate;
 pub mod dispatch;
 pub mod env;
 pub mod error;
+pub mod fault;
 pub mod gc;
 pub mod gojson;
 pub mod inproc;

@@ -4,7 +4,7 @@
 //! DEL, and the common part of CHECK.
 
 use crate::configure::Options;
-use crate::{Link, Netlink, Sockets, TABLE_MAIN, policy, random_mac, sysctl};
+use crate::{Link, Netlink, Sockets, TABLE_MAIN, policy, sysctl};
 use cni::delegate::{IpamLease, forward, has_ipam};
 use cni::policy::Policy;
 use cni::{CniResult, Command, Error, Interface, Request, code};
@@ -21,18 +21,21 @@ pub async fn ensure_free(req: &Request, ns: &Sockets) -> Result<(), Error> {
     Ok(())
 }
 
-/// Create a link under a random temporary name (the kernel may check names
-/// in the creating namespace), find it in the pod and name it `CNI_IFNAME`
-/// there. `create` gets the temporary name and maps its own errors: with 46
-/// random bits a name clash is not worth a retry, so EEXIST means what the
-/// plugin says it means (a VLAN id in use, say).
+/// Create a link under a temporary name (the kernel may check names in the
+/// creating namespace), find it in the pod and name it `CNI_IFNAME` there.
+/// `create` gets the temporary name and maps its own errors, so EEXIST means
+/// what the plugin says it means (a VLAN id in use, say).
+///
+/// The temporary name is derived from the attachment ([`temp_name`]): an ADD
+/// killed between creating and renaming leaves a link that DEL, or the
+/// retried ADD, can find and remove. A random name would leak it forever.
 pub async fn create_in_pod(
     req: &Request,
     ns: &Sockets,
     create: impl AsyncFn(&str) -> Result<(), Error>,
 ) -> Result<Link, Error> {
-    let hex: String = random_mac()?.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = format!("rc{hex}");
+    let tmp = temp_name(&req.env.container_id, &req.env.ifname);
+    remove_temp(ns, &tmp).await?;
     create(&tmp).await?;
     let link = ns.pod.require_link(&tmp).await?;
     if let Err(e) = ns.pod.set_name(link.index, &req.env.ifname).await {
@@ -42,10 +45,36 @@ pub async fn create_in_pod(
     Ok(Link { name: req.env.ifname.clone(), ..link })
 }
 
+/// The temporary name of an attachment's link: `rc` and 52 bits of a hash
+/// of the container ID and ifname, unique per attachment and fixed across runs.
+pub fn temp_name(container_id: &str, ifname: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(container_id).chain_update([0]).chain_update(ifname).finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("rc{}", &hex[..13])
+}
+
+/// Delete the link a killed ADD of this attachment left under its temporary name.
+async fn remove_temp(ns: &Sockets, tmp: &str) -> Result<(), Error> {
+    if let Some(stale) = ns.pod.link_by_name(tmp).await? {
+        tracing::info!(link = tmp, "removing the link an interrupted ADD left under its temporary name");
+        ns.pod.delete_link(stale.index).await?;
+    }
+    Ok(())
+}
+
 /// `master`, which must exist (code 7 naming `master` otherwise).
 pub async fn master(nl: &Netlink, name: &str) -> Result<Link, Error> {
-    nl.link_by_name(name).await?.ok_or_else(|| Error::config("master", format!("link {name} not found")))
+    let link = nl.link_by_name(name).await?.ok_or_else(|| Error::config("master", format!("link {name} not found")))?;
+    // The loopback device is always ifindex 1; the kernel refuses it as a
+    // parent with a bare EINVAL, which would reach the runtime as code 999.
+    if link.index == LOOPBACK_IFINDEX {
+        return Err(Error::config("master", format!("{name} is the loopback device")));
+    }
+    Ok(link)
 }
+
+const LOOPBACK_IFINDEX: u32 = 1;
 
 /// A pod link may not have a larger MTU than its master.
 pub fn fits_master(mtu: Option<u32>, master: &Link) -> Result<(), Error> {
@@ -146,8 +175,10 @@ pub async fn del(req: &Request) -> Result<(), Error> {
     if let Some(ns) = pod_if_present(req)? {
         let link = ns.pod.link_by_name(&req.env.ifname).await?;
         policy::del(req, &ns.pod, link.as_ref()).await?;
-        if let Some(link) = link {
-            ns.pod.delete_link(link.index).await?;
+        match link {
+            Some(link) => ns.pod.delete_link(link.index).await?,
+            // An ADD killed before the rename left the link under its temporary name.
+            None => remove_temp(&ns, &temp_name(&req.env.container_id, &req.env.ifname)).await?,
         }
     }
     Ok(())
@@ -244,4 +275,16 @@ pub async fn check_addresses_and_routes(pod: &Netlink, link: &Link, idx: usize, 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn temp_names_are_per_attachment_and_fit_ifnamsiz() {
+        let a = super::temp_name("c1", "net1");
+        assert_eq!(a, super::temp_name("c1", "net1"));
+        assert_ne!(a, super::temp_name("c1", "net2"));
+        assert_ne!(super::temp_name("c1", "1net"), super::temp_name("c1n", "et"));
+        assert_eq!(a.len(), 15);
+    }
 }

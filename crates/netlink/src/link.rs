@@ -411,16 +411,11 @@ impl Netlink {
     }
 
     /// Wait until link `index` is operationally up, on link events rather
-    /// than a sleep loop. The socket is subscribed to link events from its
-    /// creation, so an event that fires before this call is still queued.
+    /// than a sleep loop. The subscription starts before the link is first
+    /// read, so a change between the read and the wait is still seen.
     pub async fn wait_oper_up(&self, index: u32, timeout: Duration) -> Result<Link, Error> {
-        let mut events = self.take_events().ok_or_else(|| Error::Netlink {
-            op: "waiting for link events".into(),
-            msg: "another wait is in progress".into(),
-        })?;
-        let result = self.wait_with(&mut events, index, timeout).await;
-        self.put_events(events);
-        result
+        let mut sub = self.link_events()?;
+        self.wait_with(&mut sub.events, index, timeout).await
     }
 
     async fn wait_with(
@@ -430,6 +425,7 @@ impl Netlink {
         timeout: Duration,
     ) -> Result<Link, Error> {
         use futures_util::StreamExt;
+        use netlink_packet_core::NetlinkPayload;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let link =
@@ -447,14 +443,14 @@ impl Netlink {
                             msg: "socket closed".into(),
                         });
                     }
-                    Ok(Some((msg, _))) => {
-                        if let netlink_packet_core::NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) =
-                            msg.payload
-                            && l.header.index == index
-                        {
+                    Ok(Some((msg, _))) => match msg.payload {
+                        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) if l.header.index == index => {
                             break;
                         }
-                    }
+                        // Events were lost (the buffer overflowed): ours may be among them.
+                        NetlinkPayload::Overrun(_) => break,
+                        _ => {}
+                    },
                 }
             }
         }

@@ -8,6 +8,7 @@ use nix::sched::{CloneFlags, setns};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, fstatfs};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// nsfs, where `/run/netns/*` bind mounts and `/proc/<pid>/ns/net` live.
@@ -24,7 +25,13 @@ impl Netns {
     pub fn open(path: &Path) -> Result<Netns, Error> {
         let shown = path.display().to_string();
         let bad = |why: String| Error::Netns { path: shown.clone(), why };
-        let file = File::open(path).map_err(|e| bad(e.to_string()))?;
+        // O_NONBLOCK: opening a FIFO planted as CNI_NETNS must fail the check
+        // below, not wait forever for a writer.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| bad(e.to_string()))?;
         let fs = fstatfs(file.as_fd()).map_err(|e| bad(e.to_string()))?;
         // The magic's integer type differs between libcs (i64 on glibc, u64 on musl).
         #[allow(clippy::unnecessary_cast)]

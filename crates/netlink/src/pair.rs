@@ -17,6 +17,10 @@ impl Sockets {
     pub fn open(netns: &str) -> Result<Sockets, Error> {
         let home = Netns::current()?;
         let pod_ns = Netns::open(Path::new(netns))?;
+        if pod_ns.same_as(&home) {
+            // ADD would put the pod's interface on the host, DEL delete a host interface.
+            return Err(Error::Netns { path: netns.to_string(), why: "is the host's own network namespace".into() });
+        }
         let host = Netlink::connect()?;
         let pod = Netlink::connect_in(&pod_ns, &home)?;
         Ok(Sockets { home, host, pod_ns, pod })

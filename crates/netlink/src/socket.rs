@@ -7,7 +7,6 @@ use futures_util::StreamExt;
 use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::sys::{AsyncSocket, SocketAddr};
-use std::cell::RefCell;
 
 pub(crate) type Events = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
@@ -16,26 +15,60 @@ const RTNLGRP_LINK: u32 = 1;
 /// How often a dump interrupted by a concurrent change is retried (as the Go plugins do).
 const DUMP_RETRIES: usize = 5;
 
-pub struct Netlink {
-    handle: rtnetlink::Handle,
-    /// Link events; taken out while someone waits on them.
-    events: RefCell<Option<Events>>,
-    ns: String,
+/// A socket subscribed to link events in the calling thread's namespace,
+/// alive for one wait; dropping it closes the socket.
+pub(crate) struct LinkEvents {
+    pub events: Events,
+    _handle: rtnetlink::Handle,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl Netlink {
-    /// A socket in the calling thread's current namespace, subscribed to link
-    /// events. Must be called inside a tokio runtime, which drives the socket.
-    pub fn connect() -> Result<Netlink, Error> {
+impl LinkEvents {
+    fn subscribe() -> Result<LinkEvents, Error> {
         let (mut conn, handle, events) = rtnetlink::new_connection()
             .map_err(|e| Error::Io { what: "opening a netlink socket".into(), source: e })?;
         conn.socket_mut()
             .socket_mut()
             .add_membership(RTNLGRP_LINK)
             .map_err(|e| Error::Io { what: "subscribing to link events".into(), source: e })?;
+        Ok(LinkEvents { events, _handle: handle, task: tokio::spawn(conn) })
+    }
+}
+
+impl Drop for LinkEvents {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub struct Netlink {
+    handle: rtnetlink::Handle,
+    ns: String,
+    /// Inode of the namespace the socket is bound in.
+    ns_ino: u64,
+}
+
+/// The inode of the calling thread's network namespace.
+fn current_ns_ino() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()).unwrap_or(0)
+}
+
+impl Netlink {
+    /// A socket in the calling thread's current namespace. Must be called
+    /// inside a tokio runtime, which drives the socket.
+    ///
+    /// It joins no multicast group: under a storm of link changes (64 pods
+    /// starting at once) events would fill its receive buffer while the
+    /// thread is busy elsewhere, and the kernel then drops the ack of the
+    /// next request, which would wait for it forever. [`LinkEvents`] is a
+    /// separate socket for the one wait that needs events.
+    pub fn connect() -> Result<Netlink, Error> {
+        let (conn, handle, _) = rtnetlink::new_connection()
+            .map_err(|e| Error::Io { what: "opening a netlink socket".into(), source: e })?;
         tokio::spawn(conn);
         let ns = std::fs::read_link("/proc/thread-self/ns/net").map(|p| p.display().to_string()).unwrap_or_default();
-        Ok(Netlink { handle, events: RefCell::new(Some(events)), ns })
+        Ok(Netlink { handle, ns, ns_ino: current_ns_ino() })
     }
 
     /// A socket bound in `ns`. The thread enters `ns` only to create the
@@ -46,12 +79,16 @@ impl Netlink {
         Ok(nl)
     }
 
-    pub(crate) fn take_events(&self) -> Option<Events> {
-        self.events.borrow_mut().take()
-    }
-
-    pub(crate) fn put_events(&self, events: Events) {
-        *self.events.borrow_mut() = Some(events);
+    /// Link events of this socket's namespace, from now on. Only possible
+    /// while the calling thread is in that namespace (the host's, in practice).
+    pub(crate) fn link_events(&self) -> Result<LinkEvents, Error> {
+        if current_ns_ino() != self.ns_ino {
+            return Err(Error::Netlink {
+                op: "subscribing to link events".into(),
+                msg: format!("the thread is not in {}", self.ns),
+            });
+        }
+        LinkEvents::subscribe()
     }
 
     /// Send one request and collect its replies. Errors carry `op` and the errno.
@@ -69,6 +106,7 @@ impl Netlink {
             .map_err(|e| Error::Netlink { op: format!("{op} (in {})", self.ns), msg: e.to_string() })?;
         let mut out = Vec::new();
         let mut interrupted = false;
+        let mut failed = None;
         while let Some(reply) = replies.next().await {
             interrupted |= reply.header.flags & NLM_F_DUMP_INTR != 0;
             match reply.payload {
@@ -76,13 +114,19 @@ impl Netlink {
                 NetlinkPayload::Error(e) => {
                     // An error message without a code is the kernel's ack.
                     if let Some(code) = e.code {
-                        return Err(Error::Kernel { op: op.to_string(), errno: -code.get() });
+                        failed = Some(Error::Kernel { op: op.to_string(), errno: -code.get() });
+                        break;
                     }
                 }
                 _ => {}
             }
         }
-        Ok((out, interrupted))
+        // A kill point for the fault tests: the kernel has done (or refused) the request.
+        cni::fault::step(op);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((out, interrupted)),
+        }
     }
 
     /// A request whose only answer is an ack (create, change, delete).

@@ -8,7 +8,9 @@ use crate::{Error, Netns};
 
 pub fn set(key: &str, value: &str) -> Result<(), Error> {
     let path = format!("/proc/sys/{key}");
-    std::fs::write(&path, value).map_err(|source| Error::Io { what: format!("writing {path}"), source })
+    let written = std::fs::write(&path, value).map_err(|source| Error::Io { what: format!("writing {path}"), source });
+    cni::fault::step("sysctl");
+    written
 }
 
 pub fn get(key: &str) -> Result<String, Error> {

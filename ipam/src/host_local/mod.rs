@@ -6,11 +6,10 @@ mod config;
 use crate::allocator::allocate;
 use crate::store::{Owner, Store};
 use cni::{CniResult, Error, IpConfig, Plugin, Request};
-use config::Config;
 use ipnetwork::IpNetwork;
 use std::collections::HashSet;
 
-pub use config::DEFAULT_DATA_DIR;
+pub use config::{Config, DEFAULT_DATA_DIR};
 
 pub struct HostLocal;
 

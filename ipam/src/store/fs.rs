@@ -68,12 +68,22 @@ impl Dir {
         Ok(File::from(fd))
     }
 
-    /// Replace `name`'s content (used for temporary files only).
+    /// Replace `name`'s content (used for temporary files only), durably:
+    /// the data reaches the disk before the caller links or renames the file
+    /// into place, so a power loss cannot leave a named but empty file.
     pub fn write_file(&self, name: &str, data: &[u8]) -> Result<(), Error> {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let path = self.child(name);
         let fd = openat(self.fd.as_fd(), name, flags, Mode::from_bits_truncate(0o644)).map_err(|e| refuse(&path, e))?;
-        File::from(fd).write_all(data).map_err(|e| Error::io(format!("writing {path}"), e))
+        let mut file = File::from(fd);
+        let written = file.write_all(data).and_then(|()| file.sync_data());
+        cni::fault::step("store: write");
+        if let Err(e) = written {
+            // A full disk must not also leave a partial temporary file behind.
+            let _ = unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir);
+            return Err(Error::io(format!("writing {path}"), e));
+        }
+        Ok(())
     }
 
     /// `name`'s content; `None` if it does not exist. Something that is not a
@@ -97,7 +107,9 @@ impl Dir {
 
     /// Hard-link `name` to `to/new_name`; `false` if `new_name` exists (the atomic claim).
     pub fn link_to(&self, name: &str, to: &Dir, new_name: &str) -> Result<bool, Error> {
-        match linkat(self.fd.as_fd(), name, to.fd.as_fd(), new_name, AtFlags::empty()) {
+        let linked = linkat(self.fd.as_fd(), name, to.fd.as_fd(), new_name, AtFlags::empty());
+        cni::fault::step("store: link");
+        match linked {
             Ok(()) => Ok(true),
             Err(Errno::EEXIST) => Ok(false),
             Err(e) => Err(Error::io(format!("creating {}", to.child(new_name)), e)),
@@ -105,13 +117,16 @@ impl Dir {
     }
 
     pub fn rename_to(&self, name: &str, to: &Dir, new_name: &str) -> Result<(), Error> {
-        renameat(self.fd.as_fd(), name, to.fd.as_fd(), new_name)
-            .map_err(|e| Error::io(format!("replacing {}", to.child(new_name)), e))
+        let renamed = renameat(self.fd.as_fd(), name, to.fd.as_fd(), new_name);
+        cni::fault::step("store: rename");
+        renamed.map_err(|e| Error::io(format!("replacing {}", to.child(new_name)), e))
     }
 
     /// Remove `name`; already gone is fine.
     pub fn remove(&self, name: &str) -> Result<(), Error> {
-        match unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir) {
+        let removed = unlinkat(self.fd.as_fd(), name, UnlinkatFlags::NoRemoveDir);
+        cni::fault::step("store: unlink");
+        match removed {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(e) => Err(Error::io(format!("removing {}", self.child(name)), e)),
         }
@@ -147,8 +162,9 @@ impl Dir {
 
     /// Set the modification time to `t`, read back (the filesystem may round it).
     pub fn set_mtime(&self, t: TimeSpec) -> Result<DirVersion, Error> {
-        futimens(self.fd.as_fd(), &TimeSpec::UTIME_OMIT, &t)
-            .map_err(|e| Error::io(format!("touching {}", self.path), e))?;
+        let touched = futimens(self.fd.as_fd(), &TimeSpec::UTIME_OMIT, &t);
+        cni::fault::step("store: touch");
+        touched.map_err(|e| Error::io(format!("touching {}", self.path), e))?;
         self.version()
     }
 }

@@ -162,11 +162,14 @@ impl Store {
     /// timestamps are coarse (a clock tick), so a foreign change in the same
     /// tick could otherwise leave the mtime equal to the recorded one.
     pub fn seal(&self) -> Result<(), Error> {
+        // The index must be on disk before a stamp that vouches for it is.
+        self.att.sync()?;
         let now = clock_gettime(ClockId::CLOCK_REALTIME).map_err(|e| Error::io("reading the clock", e))?;
         let version = self.dir.set_mtime(now)?;
         let tmp = format!("stamp.{}", std::process::id());
         self.meta.write_file(&tmp, version.encode().as_bytes())?;
-        self.meta.rename_to(&tmp, &self.meta, STAMP)
+        self.meta.rename_to(&tmp, &self.meta, STAMP)?;
+        self.meta.sync()
     }
 }
 

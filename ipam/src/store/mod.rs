@@ -27,6 +27,10 @@ pub struct Store {
 /// railcni's own files live here, out of the way of the reference's.
 const META: &str = ".railcni";
 
+/// Prefixes of the temporary files written in [`META`] before being linked or
+/// renamed into place (each followed by the writer's pid).
+const TEMP_PREFIXES: [&str; 5] = ["tmp.", "cursor.", "index.", "stamp.", "probe."];
+
 impl Store {
     /// Open (creating as needed) `<data_dir>/<network>` and take its lock.
     pub fn open(data_dir: &Path, network: &str) -> Result<Store, Error> {
@@ -38,7 +42,21 @@ impl Store {
             .map_err(|(_, errno)| Error::io(format!("locking {}/lock", dir.path()), errno))?;
         let meta = dir.subdir(META, 0o700)?;
         let att = meta.subdir("attachments", 0o700)?;
-        Ok(Store { dir, meta, att, _lock: lock })
+        let store = Store { dir, meta, att, _lock: lock };
+        store.sweep_temp_files()?;
+        Ok(store)
+    }
+
+    /// Remove temporary files a killed writer left behind. Every writer holds
+    /// the lock we now hold, so whatever temporary file exists is stale.
+    fn sweep_temp_files(&self) -> Result<(), Error> {
+        for name in self.meta.names()? {
+            if TEMP_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                tracing::info!(dir = self.path(), name, "removing a temporary file left by a killed run");
+                self.meta.remove(&name)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &str {

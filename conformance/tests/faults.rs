@@ -1,0 +1,528 @@
+//! Faults a node really sees, and the proof that nothing leaks after them.
+//!
+//! - Kill in the middle: ADD is SIGKILLed right after its Nth kernel or disk
+//!   step (`RAILCNI_FAULT_AFTER=N`, honoured by debug builds only; see
+//!   `cni::fault`), then DEL runs as a runtime would: with or without
+//!   `prevResult`, with the netns or after it is gone, once or repeated.
+//!   Afterwards the node must look exactly as before (links, addresses,
+//!   routes in every table, rules, nftables, store files) and a new ADD of the
+//!   same attachment must work. Every step is tried once, then random ones up
+//!   to `RAILCNI_KILL_POINTS` (default 200) per plugin.
+//! - A chain whose next plugin fails after ours succeeded, DEL of the chain.
+//! - The netns deleted during ADD or between ADD and DEL.
+//! - Store faults: a full disk, a read-only dataDir, corrupt files, the lock
+//!   of a killed process.
+//!
+//! Randomized tests print their seed; `CONFORMANCE_SEED=<n>` replays one.
+
+use conformance::conf;
+use conformance::driver::Lib;
+use conformance::footprint::{host_facts, pod_leftovers, store_leftovers};
+use conformance::lab::Lab;
+use conformance::macvlan_lab::MacvlanLab;
+use conformance::netns::skip_without_root;
+use conformance::plugin::{REFERENCE_DIR, our_cni_path};
+use conformance::rng::Rng;
+use conformance::rofs::ReadOnlyMount;
+use conformance::{DataDir, Invocation, Outcome, Plugin};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+const V: &str = "1.0.0";
+const FAULT_ENV: &str = "RAILCNI_FAULT_AFTER";
+/// No run has this many steps: the ADD completes, and its stderr lists every step.
+const NEVER: &str = "1000000";
+/// A plugin that hangs fails the test instead of CI.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn kill_points() -> usize {
+    std::env::var("RAILCNI_KILL_POINTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200)
+}
+
+/// Steps a run went through, from the lines `cni::fault` logs.
+fn steps(out: &Outcome) -> usize {
+    out.stderr_str().lines().filter(|l| l.starts_with("railcni fault step ")).count()
+}
+
+fn killed(out: &Outcome) -> bool {
+    out.signal == Some(9)
+}
+
+/// One interface plugin in a lab, and what must never change around a fault.
+struct Rig {
+    lab: Lab,
+    plugin: Plugin,
+    conf: Value,
+    /// Host links that outlive attachments (the bridge).
+    shared: Vec<String>,
+    /// The pod the next ADD goes into.
+    pod: usize,
+}
+
+impl Rig {
+    fn bridge() -> Rig {
+        let lab = Lab::ours("bridge");
+        let ipam = lab.host_local(json!([[{ "subnet": "10.91.0.0/24" }], [{ "subnet": "fd91::/64" }]]));
+        let obj = lab.bridge_plugin(json!({ "isGateway": true, "ipMasq": true }), ipam);
+        let conf = lab.plugin_conf(V, obj);
+        let shared = vec![lab.bridge.clone()];
+        Rig::new(lab, "bridge", conf, shared)
+    }
+
+    fn macvlan() -> Rig {
+        let ml = MacvlanLab::new(&our_cni_path(&["macvlan", "host-local"]));
+        let ipam = ml.host_local(json!([[{ "subnet": "10.92.0.0/24" }]]));
+        let conf = ml.plugin_conf(V, ml.macvlan_plugin(json!({}), ipam));
+        Rig::new(ml.into_lab(), "macvlan", conf, Vec::new())
+    }
+
+    /// vlan over a veth in the host namespace (802.1q: the VM stage only).
+    fn vlan() -> Rig {
+        let lab = Lab::new(&our_cni_path(&["vlan", "host-local"]));
+        conformance::macvlan_lab::add_veth_master(&lab.host, "vmaster", "vpeer").unwrap_or_else(|e| panic!("{e}"));
+        let ipam = lab.host_local(json!([[{ "subnet": "10.90.0.0/24" }]]));
+        let obj = json!({ "type": "vlan", "master": "vmaster", "vlanId": 100, "ipam": ipam });
+        let conf = lab.plugin_conf(V, obj);
+        Rig::new(lab, "vlan", conf, Vec::new())
+    }
+
+    fn new(mut lab: Lab, plugin: &str, conf: Value, shared: Vec<String>) -> Rig {
+        let pod = lab.add_pod();
+        Rig { lab, plugin: Plugin::ours(plugin), conf, shared, pod }
+    }
+
+    fn cid(&self) -> String {
+        self.lab.cid(0)
+    }
+
+    fn inv(&self, verb: Invocation, netns: &str, stdin: &Value) -> Invocation {
+        verb.attachment(&self.cid(), "eth0").set("CNI_NETNS", netns).stdin_json(stdin).timeout(TIMEOUT)
+    }
+
+    fn add(&self, fault_after: &str) -> Outcome {
+        let ns = self.lab.pod(self.pod).path_str();
+        self.lab.exec_plugin(&self.plugin, &self.inv(Invocation::add(), &ns, &self.conf).set(FAULT_ENV, fault_after))
+    }
+
+    fn del(&self, netns: &str, prev: Option<&Value>) -> Outcome {
+        let stdin = prev.map_or(self.conf.clone(), |p| conf::with_prev_result(&self.conf, p));
+        self.lab.exec_plugin(&self.plugin, &self.inv(Invocation::del(), netns, &stdin))
+    }
+
+    /// A pod namespace that exists, for the next ADD.
+    fn live_pod(&mut self) {
+        if !self.lab.pod(self.pod).exists() {
+            self.pod = self.lab.add_pod();
+        }
+    }
+
+    fn host(&self) -> Vec<String> {
+        let shared: Vec<&str> = self.shared.iter().map(String::as_str).collect();
+        host_facts(&self.lab.host, &shared)
+    }
+
+    /// Everything the attachment may have left: `Err` lists it. A deleted
+    /// netns is torn down by a kernel worker after the last process holding
+    /// it exits, and the host end of a veth with it: wait up to 5 s for that.
+    fn leftovers(&self, baseline: &[String]) -> Result<(), String> {
+        let mut found = self.leftovers_now(baseline);
+        for _ in 0..50 {
+            if found.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            found = self.leftovers_now(baseline);
+        }
+        found
+    }
+
+    fn leftovers_now(&self, baseline: &[String]) -> Result<(), String> {
+        let mut bad = Vec::new();
+        let host = self.host();
+        bad.extend(host.iter().filter(|f| !baseline.contains(f)).map(|f| format!("host: {f}")));
+        bad.extend(baseline.iter().filter(|f| !host.contains(f)).map(|f| format!("host lost: {f}")));
+        bad.extend(pod_leftovers(self.lab.pod(self.pod)).into_iter().map(|f| format!("pod: {f}")));
+        let net_dir = self.lab.ipam_dir().join(&self.lab.net);
+        bad.extend(store_leftovers(&net_dir).into_iter().map(|f| format!("store: {f}")));
+        if bad.is_empty() { Ok(()) } else { Err(bad.join("\n  ")) }
+    }
+
+    /// A full ADD and DEL; the number of steps of the ADD.
+    fn clean_cycle(&mut self, baseline: &[String]) -> Result<usize, String> {
+        self.live_pod();
+        let add = self.add(NEVER);
+        let prev = add.check_ok_json()?;
+        let ns = self.lab.pod(self.pod).path_str();
+        self.del(&ns, Some(&prev)).check_ok()?;
+        self.leftovers(baseline).map_err(|e| format!("after a clean ADD+DEL:\n  {e}"))?;
+        Ok(steps(&add))
+    }
+
+    /// ADD killed after step `n`, DEL as the runtime would, then the checks.
+    fn kill_at(&mut self, n: usize, rng: &mut Rng, prev: &Value, baseline: &[String]) -> Result<String, String> {
+        self.live_pod();
+        // The bridge may not exist yet: the first ADD on a node creates it.
+        if !self.shared.is_empty() && rng.below(4) == 0 {
+            let _ = self.lab.host.ip(&["link", "del", &self.lab.bridge]);
+        }
+        let add = self.add(&n.to_string());
+        if !killed(&add) {
+            // Fewer steps this time (the bridge existed): the ADD must simply have worked.
+            add.check_ok_json().map_err(|e| format!("ADD not killed at {n} and failed: {e}"))?;
+        }
+        let with_prev = rng.coin();
+        let gone = rng.below(3) == 0;
+        let mut netns = self.lab.pod(self.pod).path_str();
+        if gone {
+            self.lab.pod(self.pod).delete()?;
+            if rng.coin() {
+                netns = String::new();
+            }
+        }
+        let times = 1 + rng.below(3);
+        let what = format!("kill after step {n}, DEL x{times} prevResult={with_prev} netns gone={gone} ({netns:?})");
+        for _ in 0..times {
+            self.del(&netns, with_prev.then_some(prev)).check_ok().map_err(|e| format!("{what}: DEL: {e}"))?;
+        }
+        self.leftovers(baseline).map_err(|e| format!("{what}: left behind:\n  {e}"))?;
+        self.clean_cycle(baseline).map_err(|e| format!("{what}: the next ADD: {e}"))?;
+        Ok(what)
+    }
+}
+
+/// The kill-point run for one plugin; panics with every failure found.
+fn kill_everywhere(mut rig: Rig) {
+    let (mut rng, seed) = Rng::from_env();
+    eprintln!("{}: seed {seed}", rig.plugin.name());
+    // The first ADD creates the bridge; the baseline is the node after it.
+    rig.clean_cycle(&[]).ok();
+    let baseline = rig.host();
+    rig.live_pod();
+    let first = rig.add(NEVER);
+    let prev = first.check_ok_json().unwrap_or_else(|e| panic!("{e}"));
+    let total = steps(&first);
+    rig.del(&rig.lab.pod(rig.pod).path_str(), Some(&prev)).assert_ok();
+    if let Err(e) = rig.leftovers(&baseline) {
+        panic!("a plain ADD+DEL leaves state behind:\n  {e}");
+    }
+    assert!(total > 5, "the fault hook saw only {total} steps: is this a debug build?\n{}", first.describe());
+    let wanted = kill_points().max(total);
+    let mut failures = Vec::new();
+    for i in 0..wanted {
+        // Every step once, then random ones.
+        let n = if i < total { i + 1 } else { 1 + rng.below(total as u64) as usize };
+        match rig.kill_at(n, &mut rng, &prev, &baseline) {
+            Ok(_) => {}
+            Err(e) => failures.push(e),
+        }
+        if failures.len() >= 5 {
+            break;
+        }
+    }
+    eprintln!("{}: {total} steps per ADD, {wanted} kill points, {} failures", rig.plugin.name(), failures.len());
+    assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn bridge_add_killed_at_every_step_leaves_nothing_after_del() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    kill_everywhere(Rig::bridge());
+}
+
+#[test]
+fn macvlan_add_killed_at_every_step_leaves_nothing_after_del() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    kill_everywhere(Rig::macvlan());
+}
+
+#[test]
+#[ignore = "VM stage"]
+fn vlan_add_killed_at_every_step_leaves_nothing_after_del() {
+    kill_everywhere(Rig::vlan());
+}
+
+// ---- host-local on its own -----------------------------------------------
+
+struct Ipam {
+    dd: DataDir,
+    net: String,
+    plugin: Plugin,
+}
+
+impl Ipam {
+    fn new(data_dir: Option<&Path>) -> Ipam {
+        let dd = DataDir::new();
+        let net = conformance::unique_name("fault");
+        let ipam = Ipam { dd, net, plugin: Plugin::ours("host-local") };
+        if let Some(d) = data_dir {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        ipam
+    }
+
+    fn conf(&self, data_dir: Option<&Path>) -> Value {
+        conf::host_local_v4(V, &self.net, data_dir.unwrap_or(self.dd.path()), "10.93.0.0/24")
+    }
+
+    fn run(&self, inv: Invocation, conf: &Value, cid: &str) -> Outcome {
+        self.plugin.call(&inv.attachment(cid, "eth0").stdin_json(conf).timeout(TIMEOUT))
+    }
+}
+
+/// host-local killed at every store step, with another pod's reservation
+/// next to it: DEL releases everything of the victim, and the bystander's
+/// reservation is never lost or handed out twice.
+#[test]
+fn host_local_add_killed_at_every_step_loses_and_leaks_nothing() {
+    let ipam = Ipam::new(None);
+    let c = ipam.conf(None);
+    let (mut rng, seed) = Rng::from_env();
+    let by = ipam.run(Invocation::add(), &c, "bystander").assert_ok_json();
+    let by_ip = by["ips"][0]["address"].as_str().expect("address").split('/').next().unwrap_or("").to_string();
+    let net_dir = ipam.dd.net_dir(&ipam.net);
+    let baseline = store_leftovers(&net_dir);
+    let first = ipam.run(Invocation::add().set(FAULT_ENV, NEVER), &c, "victim");
+    let prev = first.assert_ok_json();
+    let total = steps(&first);
+    ipam.run(Invocation::del(), &c, "victim").assert_ok();
+    assert!(total > 3, "the fault hook saw only {total} steps:\n{}", first.describe());
+    let wanted = kill_points().max(total);
+    let mut failures = Vec::new();
+    for i in 0..wanted {
+        let n = if i < total { i + 1 } else { 1 + rng.below(total as u64) as usize };
+        let add = ipam.run(Invocation::add().set(FAULT_ENV, &n.to_string()), &c, "victim");
+        if !killed(&add) && !add.success() {
+            failures.push(format!("step {n}: ADD neither killed nor successful: {}", add.describe()));
+        }
+        let with_prev = rng.coin();
+        let stdin = if with_prev { conf::with_prev_result(&c, &prev) } else { c.clone() };
+        for _ in 0..1 + rng.below(3) {
+            if let Err(e) = ipam.run(Invocation::del(), &stdin, "victim").check_ok() {
+                failures.push(format!("step {n}: DEL: {e}"));
+            }
+        }
+        let left = store_leftovers(&net_dir);
+        if left != baseline {
+            failures.push(format!("step {n}: store {left:?}, expected {baseline:?}"));
+        }
+        if ipam.dd.reservations(&ipam.net).get(&by_ip).map(String::as_str) != Some("bystander\r\neth0") {
+            failures.push(format!("step {n}: the bystander's reservation of {by_ip} changed"));
+        }
+        match ipam.run(Invocation::add(), &c, "victim").check_ok_json() {
+            Ok(r) if r["ips"][0]["address"].as_str().is_some_and(|a| a.starts_with(&format!("{by_ip}/"))) => {
+                failures.push(format!("step {n}: the bystander's {by_ip} was handed out again"))
+            }
+            Ok(_) => {}
+            Err(e) => failures.push(format!("step {n}: the next ADD: {e}")),
+        }
+        ipam.run(Invocation::del(), &c, "victim").assert_ok();
+        if failures.len() >= 5 {
+            break;
+        }
+    }
+    eprintln!("host-local: {total} steps per ADD, {wanted} kill points, {} failures", failures.len());
+    assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
+}
+
+/// static keeps no state and touches neither kernel nor disk: there is no
+/// step to kill, and DEL is a no-op that always succeeds.
+#[test]
+fn static_has_no_step_to_kill() {
+    let c = conf::static_ipam(V, "fault-static", json!([{ "address": "10.94.0.5/24" }]));
+    let st = Plugin::ours("static");
+    let add = st.call(&Invocation::add().set(FAULT_ENV, "1").stdin_json(&c));
+    add.assert_ok_json();
+    assert_eq!(steps(&add), 0, "{}", add.describe());
+    st.call(&Invocation::del().stdin_json(&c)).assert_ok();
+}
+
+// ---- a chain whose next plugin fails ---------------------------------------
+
+/// Our bridge succeeds, the next plugin of the chain (the reference `tuning`
+/// with a sysctl that does not exist) fails; the runtime then DELs the whole
+/// chain, and nothing of the attachment may stay.
+#[test]
+fn chain_failing_after_bridge_is_cleaned_by_del() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    let path = format!("{}:{REFERENCE_DIR}", our_cni_path(&["bridge", "host-local"]));
+    let mut lab = Lab::new(&path);
+    let ipam = lab.host_local(json!([[{ "subnet": "10.95.0.0/24" }]]));
+    let bridge = lab.bridge_plugin(json!({ "isGateway": true, "ipMasq": true }), ipam);
+    let tuning = json!({ "type": "tuning", "sysctl": { "net.ipv4.conf.eth0.no_such_key": "1" } });
+    lab.write_conflist(&lab.conflist(V, vec![bridge.clone()]));
+    let p = lab.add_pod();
+    lab.add_ok(p, Lib::Libcni);
+    lab.del_ok(p, Lib::Libcni);
+    let bridge_name = lab.bridge.clone();
+    let shared = [bridge_name.as_str()];
+    let baseline = host_facts(&lab.host, &shared);
+    lab.write_conflist(&lab.conflist(V, vec![bridge, tuning]));
+    for _ in 0..3 {
+        let p = lab.add_pod();
+        let out = lab.drive(&lab.call("add", p));
+        assert!(!out.success(), "the chain's ADD should fail at tuning:\n{}", out.describe());
+        lab.del_ok(p, Lib::Libcni);
+        lab.assert_released(p);
+        assert_eq!(pod_leftovers(lab.pod(p)), Vec::<String>::new());
+        assert_eq!(host_facts(&lab.host, &shared), baseline);
+        assert_eq!(store_leftovers(&lab.ipam_dir().join(&lab.net)), Vec::<String>::new());
+    }
+}
+
+// ---- the netns disappears ----------------------------------------------------
+
+/// The pod's netns is deleted while ADD runs (at a random moment) or right
+/// after it: ADD ends with a result or a clear error, never hangs, and DEL
+/// (without the netns, as the runtime then sends it) leaves nothing.
+#[test]
+fn netns_deleted_during_or_after_add_leaks_nothing() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    let (mut rng, seed) = Rng::from_env();
+    for mut rig in [Rig::bridge(), Rig::macvlan()] {
+        rig.clean_cycle(&[]).ok();
+        let baseline = rig.host();
+        for round in 0..20 {
+            rig.live_pod();
+            let delay = Duration::from_micros(rng.below(30_000));
+            let pod = rig.lab.pod(rig.pod);
+            let add = std::thread::scope(|s| {
+                let adder = s.spawn(|| rig.add(NEVER));
+                std::thread::sleep(delay);
+                pod.delete().expect("ip netns del");
+                adder.join().expect("ADD thread")
+            });
+            assert!(!add.timed_out, "seed {seed} round {round}: ADD hung\n{}", add.describe());
+            if !add.success() {
+                let code = add.json().ok().and_then(|v| v["code"].as_u64());
+                assert!(code.is_some(), "seed {seed}: ADD failed without a CNI error:\n{}", add.describe());
+            }
+            let netns = if rng.coin() { String::new() } else { pod.path_str() };
+            rig.del(&netns, None).assert_ok();
+            if let Err(e) = rig.leftovers(&baseline) {
+                panic!("seed {seed} round {round} ({} after {delay:?}): left behind:\n  {e}", rig.plugin.name());
+            }
+        }
+    }
+}
+
+// ---- store faults ------------------------------------------------------------
+
+/// A full disk: ADD fails with code 11 (retry later), leaves no partial
+/// file, and every existing reservation survives; once space is back, ADD works.
+#[test]
+fn full_disk_gives_try_again_later_and_loses_nothing() {
+    let Some(mnt) = mount(ReadOnlyMount::small("256k")) else { return };
+    let dir = mnt.path().join("data");
+    let ipam = Ipam::new(Some(&dir));
+    let c = ipam.conf(Some(&dir));
+    ipam.run(Invocation::add(), &c, "first").assert_ok_json();
+    let before = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    fill(mnt.path());
+    let out = ipam.run(Invocation::add(), &c, "second");
+    out.assert_error(11);
+    let after = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    assert_eq!(before, after, "a failed ADD on a full disk changed the reservations");
+    let left = store_leftovers(&dir.join(&ipam.net));
+    assert_eq!(left.len(), 2, "only the first attachment's files: {left:?}");
+    std::fs::remove_file(mnt.path().join("filler")).expect("rm filler");
+    ipam.run(Invocation::add(), &c, "second").assert_ok_json();
+    ipam.run(Invocation::del(), &c, "first").assert_ok();
+    ipam.run(Invocation::del(), &c, "second").assert_ok();
+    assert_eq!(store_leftovers(&dir.join(&ipam.net)), Vec::<String>::new());
+}
+
+fn mount(m: Result<ReadOnlyMount, String>) -> Option<ReadOnlyMount> {
+    match m {
+        Ok(m) => Some(m),
+        Err(e) if skip_without_root("the store fault tests") => {
+            eprintln!("({e})");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Write a file until the filesystem is full.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).expect("create filler");
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+}
+
+/// A dataDir that became read-only: ADD and DEL fail with an I/O error
+/// naming the dataDir, and the reservations stay as they were.
+#[test]
+fn read_only_data_dir_fails_clearly_and_keeps_reservations() {
+    let Some(mnt) = mount(ReadOnlyMount::small("1m")) else { return };
+    let dir = mnt.path().join("data");
+    let ipam = Ipam::new(Some(&dir));
+    let c = ipam.conf(Some(&dir));
+    ipam.run(Invocation::add(), &c, "first").assert_ok_json();
+    let before = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    mnt.remount_read_only().expect("remount");
+    ipam.run(Invocation::add(), &c, "second").assert_error_naming(5, &["dataDir"]);
+    ipam.run(Invocation::del(), &c, "first").assert_error_naming(5, &["dataDir"]);
+    let after = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    assert_eq!(before, after);
+}
+
+/// Garbage in a reservation file, the index and the seal stamp: the garbage
+/// address is treated as taken (never handed out twice), the index is
+/// rebuilt from the reservations, and DEL still releases what it should.
+#[test]
+fn corrupt_store_files_neither_lose_nor_duplicate_reservations() {
+    let ipam = Ipam::new(None);
+    let c = ipam.conf(None);
+    let mine = ipam.run(Invocation::add(), &c, "mine").assert_ok_json();
+    let mine_ip = mine["ips"][0]["address"].as_str().expect("address").split('/').next().unwrap_or("").to_string();
+    let net_dir = ipam.dd.net_dir(&ipam.net);
+    std::fs::write(net_dir.join("10.93.0.50"), b"\xff\xfe\0garbage\r\n\0").expect("write");
+    std::fs::write(net_dir.join(".railcni/stamp"), b"\0\0not a stamp").expect("write");
+    std::fs::write(net_dir.join(".railcni/attachments/mine@eth0"), b"\xffbroken\n10.93.0.50\n").expect("write");
+    let others: Vec<String> = (0..60)
+        .map(|i| {
+            let r = ipam.run(Invocation::add(), &c, &format!("other{i}")).assert_ok_json();
+            r["ips"][0]["address"].as_str().unwrap_or("").split('/').next().unwrap_or("").to_string()
+        })
+        .collect();
+    assert!(!others.contains(&"10.93.0.50".to_string()), "a corrupt reservation's address was handed out");
+    assert!(!others.contains(&mine_ip), "a live reservation's address was handed out");
+    ipam.run(Invocation::del(), &c, "mine").assert_ok();
+    let res = ipam.dd.reservations(&ipam.net);
+    assert!(!res.contains_key(&mine_ip), "DEL after a corrupt index did not release {mine_ip}");
+    assert!(res.contains_key("10.93.0.50"), "DEL removed a reservation it does not own");
+}
+
+/// The lock file flocked by a process that was then SIGKILLed: the kernel
+/// drops the lock with the process, and the next ADD goes through at once.
+#[test]
+fn lock_of_a_killed_process_does_not_block() {
+    let ipam = Ipam::new(None);
+    let c = ipam.conf(None);
+    ipam.run(Invocation::add(), &c, "first").assert_ok_json();
+    let lock = ipam.dd.net_dir(&ipam.net).join("lock");
+    let mut holder = std::process::Command::new("flock")
+        // -o: flock itself holds the lock, not the command it runs.
+        .arg("-o")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock (util-linux) is needed");
+    std::thread::sleep(Duration::from_millis(200));
+    holder.kill().expect("kill");
+    holder.wait().expect("wait");
+    let out = ipam.run(Invocation::add().timeout(Duration::from_secs(5)), &c, "second");
+    assert!(!out.timed_out, "ADD waited on a dead process's lock");
+    out.assert_ok_json();
+}

@@ -1,0 +1,250 @@
+//! Hostile input to the interface plugins: crafted names, huge inputs, NUL
+//! bytes, out-of-range numbers, a `CNI_NETNS` that is not a pod's network
+//! namespace, a master that cannot be one. Each gets a clean CNI error (or,
+//! where the input is merely large, a correct result) and leaves the host as
+//! it was. And what is not ours is never touched: a host interface that only
+//! has the expected name, another network's reservations.
+
+use conformance::footprint::{host_facts, pod_leftovers, store_leftovers};
+use conformance::lab::Lab;
+use conformance::macvlan_lab::MacvlanLab;
+use conformance::netns::skip_without_root;
+use conformance::plugin::our_cni_path;
+use conformance::{DataDir, Invocation, Outcome, Plugin, conf, unique_name};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const V: &str = "1.0.0";
+
+fn skip() -> bool {
+    skip_without_root("the hostile-input tests")
+}
+
+/// A lab with both plugins' configs, and the host as it was before anything ran.
+struct Node {
+    lab: Lab,
+    bridge: Value,
+    macvlan: Value,
+    baseline: Vec<String>,
+}
+
+impl Node {
+    fn new() -> Node {
+        let ml = MacvlanLab::new(&our_cni_path(&["bridge", "macvlan", "host-local"]));
+        let ipam = ml.host_local(json!([[{ "subnet": "10.96.0.0/24" }]]));
+        let macvlan = ml.plugin_conf(V, ml.macvlan_plugin(json!({}), ipam.clone()));
+        let bridge = ml.plugin_conf(V, ml.bridge_plugin(json!({ "isGateway": true }), ipam));
+        let mut lab = ml.into_lab();
+        lab.add_pod();
+        let baseline = host_facts(&lab.host, &[&lab.bridge]);
+        Node { lab, bridge, macvlan, baseline }
+    }
+
+    fn run(&self, plugin: &str, inv: Invocation) -> Outcome {
+        let inv = inv.set("CNI_NETNS", &self.lab.pod(0).path_str()).timeout(Duration::from_secs(30));
+        self.lab.exec_plugin(&Plugin::ours(plugin), &inv)
+    }
+
+    /// `out` is a CNI error with `code` naming `field`, and the node is untouched.
+    #[track_caller]
+    fn refused(&self, what: &str, out: &Outcome, code: u64, field: &str) -> Result<(), String> {
+        let msg = out.check_error_naming(code, &[field]).map_err(|e| format!("{what}: {e}"))?;
+        self.untouched(what).map_err(|e| format!("{e} (error was: {msg})"))
+    }
+
+    fn untouched(&self, what: &str) -> Result<(), String> {
+        // The bridge is created before IPAM runs and outlives a failed ADD, as the reference's does.
+        let host = host_facts(&self.lab.host, &[&self.lab.bridge]);
+        let pod = pod_leftovers(self.lab.pod(0));
+        let store = store_leftovers(&self.lab.ipam_dir().join(&self.lab.net));
+        if host != self.baseline || !pod.is_empty() || !store.is_empty() {
+            let extra: Vec<&String> = host.iter().filter(|f| !self.baseline.contains(f)).collect();
+            return Err(format!("{what}: host changed {extra:?}, pod {pod:?}, store {store:?}"));
+        }
+        Ok(())
+    }
+}
+
+fn add(conf: &Value) -> Invocation {
+    Invocation::add().attachment("hostile", "eth0").stdin_json(conf)
+}
+
+fn collect(failures: &mut Vec<String>, r: Result<(), String>) {
+    if let Err(e) = r {
+        failures.push(e);
+    }
+}
+
+#[test]
+fn crafted_names_and_values_get_clean_errors_and_change_nothing() {
+    if skip() {
+        return;
+    }
+    let node = Node::new();
+    let mut failures = Vec::new();
+    for plugin in ["bridge", "macvlan"] {
+        let c = if plugin == "bridge" { &node.bridge } else { &node.macvlan };
+        let cases: Vec<(&str, Invocation, u64, &str)> = vec![
+            ("ifname ../x", add(c).set("CNI_IFNAME", "../x"), 4, "CNI_IFNAME"),
+            ("ifname ..", add(c).set("CNI_IFNAME", ".."), 4, "CNI_IFNAME"),
+            ("container ID ../../etc", add(c).set("CNI_CONTAINERID", "../../etc"), 4, "CNI_CONTAINERID"),
+            ("network name ../../x", add(&conf::with(c, "name", json!("../../x"))), 7, "name"),
+            ("network name with NUL", add(&conf::with(c, "name", json!("a\u{0}b"))), 7, "name"),
+            ("dataDir with NUL", add(&conf::with(c, "ipam.dataDir", json!("/tmp/a\u{0}b"))), 5, "dataDir"),
+            ("mtu out of range", add(&conf::with(c, "mtu", json!(99_999_999_999u64))), 7, "mtu"),
+            ("mtu negative", add(&conf::with(c, "mtu", json!(-1))), 7, "mtu"),
+            (
+                "subnet prefix 99",
+                add(&conf::with(c, "ipam.ranges", json!([[{"subnet": "10.96.0.0/99"}]]))),
+                7,
+                "subnet",
+            ),
+        ];
+        for (what, inv, code, field) in cases {
+            let out = node.run(plugin, inv);
+            collect(&mut failures, node.refused(&format!("{plugin}: {what}"), &out, code, field));
+        }
+    }
+    let b = &node.bridge;
+    let bridge_cases: Vec<(&str, Value, u64, &str)> = vec![
+        ("bridge name ../../kernel", conf::with(b, "bridge", json!("../../kernel")), 7, "bridge"),
+        ("bridge name with NUL", conf::with(b, "bridge", json!("br\u{0}x")), 7, "bridge"),
+        ("vlan 5000", conf::with(b, "vlan", json!(5000)), 7, "vlan"),
+    ];
+    for (what, c, code, field) in bridge_cases {
+        let out = node.run("bridge", add(&c));
+        collect(&mut failures, node.refused(&format!("bridge: {what}"), &out, code, field));
+    }
+    let m = &node.macvlan;
+    let macvlan_cases: Vec<(&str, Value, u64, &str)> = vec![
+        ("master lo", conf::with(m, "master", json!("lo")), 7, "master"),
+        ("master ../x", conf::with(m, "master", json!("../x")), 7, "master"),
+        // The pod's own interface name does not exist on the host.
+        ("master eth0 (the pod's ifname)", conf::with(m, "master", json!("eth0")), 7, "master"),
+    ];
+    for (what, c, code, field) in macvlan_cases {
+        let out = node.run("macvlan", add(&c));
+        collect(&mut failures, node.refused(&format!("macvlan: {what}"), &out, code, field));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `CNI_NETNS` naming a regular file, a FIFO (whose open would block for
+/// ever), a namespace of another type, or the host's own network namespace:
+/// code 4 naming CNI_NETNS, promptly, and the host untouched.
+#[test]
+fn cni_netns_that_is_not_a_pod_namespace_is_refused() {
+    if skip() {
+        return;
+    }
+    let node = Node::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a namespace").expect("write");
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let host = node.lab.host.path_str();
+    let targets = [
+        ("a regular file", file.display().to_string()),
+        ("a FIFO", fifo.display().to_string()),
+        ("a mount namespace", "/proc/self/ns/mnt".to_string()),
+        ("the host's own namespace", host.clone()),
+        ("the host's own namespace via /proc", "/proc/thread-self/ns/net".to_string()),
+    ];
+    let mut failures = Vec::new();
+    for plugin in ["bridge", "macvlan"] {
+        let c = if plugin == "bridge" { &node.bridge } else { &node.macvlan };
+        for (what, ns) in &targets {
+            let started = Instant::now();
+            let inv = add(c).set("CNI_NETNS", ns).timeout(Duration::from_secs(10));
+            let out = node.lab.exec_plugin(&Plugin::ours(plugin), &inv);
+            if out.timed_out {
+                failures.push(format!("{plugin}: CNI_NETNS {what}: ADD hung ({:?})", started.elapsed()));
+                continue;
+            }
+            collect(&mut failures, node.refused(&format!("{plugin}: CNI_NETNS {what}"), &out, 4, "CNI_NETNS"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A 100 MB stdin (one huge unknown key) is parsed and answered, in bounded
+/// time, and a config with 10,000 routes is installed and removed whole.
+#[test]
+fn huge_inputs_are_handled_and_cleaned_up() {
+    if skip() {
+        return;
+    }
+    let node = Node::new();
+    let mut big = node.bridge.clone();
+    big["padding"] = json!("x".repeat(100 << 20));
+    let started = Instant::now();
+    let out = node.run("bridge", add(&big).timeout(Duration::from_secs(120)));
+    let prev = out.assert_ok_json();
+    eprintln!("100 MB stdin: ADD in {:?}", started.elapsed());
+    node.run(
+        "bridge",
+        Invocation::del().attachment("hostile", "eth0").stdin_json(&conf::with_prev_result(&big, &prev)),
+    )
+    .assert_ok();
+    node.lab.host.ip(&["link", "del", &node.lab.bridge]).expect("remove the bridge");
+    node.untouched("after the 100 MB ADD and DEL").unwrap_or_else(|e| panic!("{e}"));
+
+    let routes: Vec<Value> =
+        (0..10_000).map(|i| json!({ "dst": format!("10.{}.{}.0/24", 100 + i / 256, i % 256) })).collect();
+    let many = conf::with(&node.macvlan, "ipam.routes", json!(routes));
+    let started = Instant::now();
+    let out = node.run("macvlan", add(&many).timeout(Duration::from_secs(120)));
+    let prev = out.assert_ok_json();
+    eprintln!("10,000 routes: ADD in {:?}", started.elapsed());
+    let installed = node.lab.pod(0).routes(false).len();
+    assert!(installed >= 10_000, "only {installed} routes in the pod");
+    let del = Invocation::del().attachment("hostile", "eth0").stdin_json(&conf::with_prev_result(&many, &prev));
+    node.run("macvlan", del).assert_ok();
+    node.untouched("after the 10,000-route ADD and DEL").unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// DEL must not delete what merely has the expected name: a host link called
+/// like the pod's interface survives DEL with the netns gone, empty, or
+/// without that interface.
+#[test]
+fn del_never_touches_a_host_link_that_only_has_the_name() {
+    if skip() {
+        return;
+    }
+    let node = Node::new();
+    node.lab.host.ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]).expect("host eth0");
+    for plugin in ["bridge", "macvlan"] {
+        let c = if plugin == "bridge" { &node.bridge } else { &node.macvlan };
+        for netns in ["", "/run/netns/railcni-no-such-pod", node.lab.pod(0).path_str().as_str()] {
+            let inv = Invocation::del().attachment("hostile", "eth0").stdin_json(c).set("CNI_NETNS", netns);
+            node.lab.exec_plugin(&Plugin::ours(plugin), &inv).assert_ok();
+            assert!(node.lab.host.link("eth0").is_some(), "{plugin} DEL (CNI_NETNS={netns:?}) deleted the host's eth0");
+        }
+        // The host's own namespace as CNI_NETNS: refused or a no-op, never a deletion.
+        let inv =
+            Invocation::del().attachment("hostile", "eth0").stdin_json(c).set("CNI_NETNS", &node.lab.host.path_str());
+        let _ = node.lab.exec_plugin(&Plugin::ours(plugin), &inv);
+        assert!(node.lab.host.link("eth0").is_some(), "{plugin} DEL into the host namespace deleted the host's eth0");
+    }
+}
+
+/// GC of one network never releases another network's reservations, even
+/// when both share a dataDir and the other's owners are not listed.
+#[test]
+fn gc_never_releases_another_networks_reservations() {
+    let dd = DataDir::new();
+    let hl = Plugin::ours("host-local");
+    let a = conf::host_local_v4("1.1.0", &unique_name("gc-a"), dd.path(), "10.97.0.0/24");
+    let b = conf::host_local_v4("1.1.0", &unique_name("gc-b"), dd.path(), "10.97.0.0/24");
+    for i in 0..5 {
+        hl.add(&a, &format!("a{i}"), "eth0").assert_ok_json();
+        hl.add(&b, &format!("b{i}"), "eth0").assert_ok_json();
+    }
+    let before_b = dd.reservations(b["name"].as_str().unwrap_or(""));
+    let mut gc = a.clone();
+    gc["cni.dev/valid-attachments"] = json!([]);
+    hl.call(&Invocation::gc().stdin_json(&gc)).assert_ok_silent();
+    assert!(dd.reservations(a["name"].as_str().unwrap_or("")).is_empty(), "GC kept network a's stale reservations");
+    assert_eq!(dd.reservations(b["name"].as_str().unwrap_or("")), before_b, "GC of network a touched network b");
+}
