@@ -418,7 +418,7 @@ impl Netlink {
         self.wait_with(&mut sub.events, index, timeout).await
     }
 
-    async fn wait_with(
+    pub(crate) async fn wait_with(
         &self,
         events: &mut crate::socket::Events,
         index: u32,

@@ -30,6 +30,13 @@ impl Sockets {
     pub fn in_pod<T>(&self, f: impl FnOnce() -> T) -> Result<T, Error> {
         self.pod_ns.run(&self.home, f)
     }
+
+    /// [`Netlink::wait_oper_up`] for a link in the pod. The event socket
+    /// has to be bound in the pod namespace, so it is opened from inside it.
+    pub async fn wait_pod_link_up(&self, index: u32, timeout: std::time::Duration) -> Result<crate::Link, Error> {
+        let mut sub = self.in_pod(crate::socket::LinkEvents::subscribe)??;
+        self.pod.wait_with(&mut sub.events, index, timeout).await
+    }
 }
 
 /// Run an interface plugin's verb: a single-threaded runtime, a socket in

@@ -24,7 +24,7 @@ pub(crate) struct LinkEvents {
 }
 
 impl LinkEvents {
-    fn subscribe() -> Result<LinkEvents, Error> {
+    pub(crate) fn subscribe() -> Result<LinkEvents, Error> {
         let (mut conn, handle, events) = rtnetlink::new_connection()
             .map_err(|e| Error::Io { what: "opening a netlink socket".into(), source: e })?;
         conn.socket_mut()

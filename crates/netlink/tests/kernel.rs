@@ -110,6 +110,9 @@ fn veth_peer_is_born_in_the_pod_and_joins_a_bridge() {
             ns.pod.set_up(cv.index).await.unwrap();
             let up = ns.host.wait_oper_up(hv.index, Duration::from_secs(5)).await.unwrap();
             assert!(up.oper_up);
+            // The pod end is waited on from the host thread too: its events come from the pod.
+            let up = ns.wait_pod_link_up(cv.index, Duration::from_secs(5)).await.unwrap();
+            assert!(up.oper_up && up.name == "eth0", "{up:?}");
 
             ns.pod.delete_link(cv.index).await.unwrap();
             assert!(ns.host.link_by_name("vethrcnl").await.unwrap().is_none(), "deleting one end removes both");

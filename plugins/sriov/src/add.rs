@@ -108,7 +108,7 @@ async fn attach_netdev(
 /// The gratuitous ARP and unsolicited NA, once the VF has carrier: a
 /// reused pod IP now sits behind another MAC. Best effort, as in sriov-cni.
 async fn announce(ns: &Sockets, link: &Link) {
-    let sent = match ns.pod.wait_oper_up(link.index, CARRIER_TIMEOUT).await {
+    let sent = match ns.wait_pod_link_up(link.index, CARRIER_TIMEOUT).await {
         Ok(_) => ns.pod.announce(link.index).await,
         Err(e) => Err(e),
     };
