@@ -10,6 +10,7 @@ use netlink::{Link, Netlink, Sockets, attach};
 
 pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
     let prev = req.prev_result()?;
+    let policy = req.policy()?;
     let chained = chained_result(req, prev.as_ref())?;
     attach::ensure_free(req, ns).await?;
     // With linkInContainer the master lives in the pod, and so do its other links.
@@ -30,7 +31,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
     };
 
     let result = match chained {
-        Some(result) => attach::apply(req, ns, &link, result, true, req.policy()?.as_ref()).await,
+        Some(result) => attach::apply(req, ns, &link, result, true, policy.as_ref()).await,
         None => attach::configure(req, ns, &link).await,
     };
     let result = attach::remove_on_error(ns, &link, result).await?;
