@@ -2,7 +2,7 @@
 //! the reference, same config, alternating A B A B, each ADD into a fresh pod
 //! namespace. What differs per plugin (its config keys, what the host
 //! namespace needs, what must be gone afterwards) is a [`Scenario`]
-//! (`bench_bridge`, `bench_macvlan`); the measurement, the table, the JSON and
+//! (`bench_bridge`, `bench_master`); the measurement, the table, the JSON and
 //! the entry point are shared, so every plugin's numbers mean the same.
 //!
 //! Each implementation gets its own "host" namespace. The bench thread
@@ -65,6 +65,11 @@ pub trait Scenario: Sync {
     fn after_del(&self, _pod: &NetNs) -> Result<(), String> {
         Ok(())
     }
+    /// Why concurrent pods on one network cannot work, if they cannot (then
+    /// the bursts are skipped).
+    fn no_bursts(&self) -> Option<&'static str> {
+        None
+    }
     /// What the run must not have left in the host namespace.
     fn leftovers(&self, host: &NetNs, baseline: &[String]) -> Result<(), String>;
 }
@@ -72,12 +77,15 @@ pub trait Scenario: Sync {
 /// The usage text of `bench <plugin>`.
 pub fn usage(plugin: &str) -> String {
     format!(
-        "usage: bench {plugin} [--reps N] [--bursts N,N..] [--libcni N] [--quick] [--json PATH] [--ours-only]
+        "usage: bench {plugin} [--reps N] [--bursts N,N..] [--burst-reps K] [--libcni N] [--quick] [--json PATH]
+       [--ours-only]
 
   --reps N        timed ADD+DEL pairs per implementation (default 50)
   --bursts LIST   concurrent pods per burst (default 2,4,8,32; 0 for none)
+  --burst-reps K  bursts of each size per implementation, alternating; the median counts
+                  (default 3)
   --libcni N      ADD->DEL cycles through libcni per implementation (default 20)
-  --quick         10 reps, bursts of 8, 5 libcni cycles; exit 1 if ours/ref passes a
+  --quick         10 reps, one burst of 8, 5 libcni cycles; exit 1 if ours/ref passes a
                   regression bound (ADD wall or CPU p50 > {QUICK_MAX_RATIO}x, or any failure)
   --ours-only     skip the reference
   --json PATH     also write the results as JSON
@@ -97,6 +105,7 @@ pub struct Opts {
     pub json: Option<PathBuf>,
     pub ours_only: bool,
     pub bursts: Vec<usize>,
+    pub burst_reps: usize,
     pub libcni: usize,
     pub quick: bool,
 }
@@ -107,13 +116,14 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
 
 /// [`Opts`] from `args`, with `reps` reps by default and `quick` with `--quick`.
 pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opts, String> {
-    let mut o = Opts { reps, json: None, ours_only: false, bursts: vec![2, 4, 8, 32], libcni: 20, quick: false };
+    let mut o =
+        Opts { reps, json: None, ours_only: false, bursts: vec![2, 4, 8, 32], burst_reps: 3, libcni: 20, quick: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--reps" => o.reps = value("--reps")?.parse().map_err(|_| "--reps: not a number".to_string())?,
-            "--quick" => (o.reps, o.bursts, o.libcni, o.quick) = (quick, vec![8], 5, true),
+            "--quick" => (o.reps, o.bursts, o.burst_reps, o.libcni, o.quick) = (quick, vec![8], 1, 5, true),
             "--bursts" => {
                 let list = value("--bursts")?;
                 o.bursts = list
@@ -122,14 +132,17 @@ pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opt
                     .collect::<Result<_, _>>()?;
                 o.bursts.retain(|&n| n > 0);
             }
+            "--burst-reps" => {
+                o.burst_reps = value("--burst-reps")?.parse().map_err(|_| "--burst-reps: not a number".to_string())?
+            }
             "--libcni" => o.libcni = value("--libcni")?.parse().map_err(|_| "--libcni: not a number".to_string())?,
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
             "--ours-only" => o.ours_only = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
-    if o.reps == 0 {
-        return Err("--reps must be at least 1".into());
+    if o.reps == 0 || o.burst_reps == 0 {
+        return Err("--reps and --burst-reps must be at least 1".into());
     }
     Ok(o)
 }
@@ -261,16 +274,16 @@ pub fn percentile(xs: &[Duration], p: f64) -> Duration {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Stats {
-    n: usize,
-    wall_p50: f64,
-    wall_p90: f64,
-    wall_p99: f64,
-    cpu_p50: f64,
-    max_rss_kib: u64,
+pub(crate) struct Stats {
+    pub n: usize,
+    pub wall_p50: f64,
+    pub wall_p90: f64,
+    pub wall_p99: f64,
+    pub cpu_p50: f64,
+    pub max_rss_kib: u64,
 }
 
-fn stats(samples: &[Sample]) -> Stats {
+pub(crate) fn stats(samples: &[Sample]) -> Stats {
     let wall: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
     let cpu: Vec<Duration> = samples.iter().map(Sample::cpu).collect();
     Stats {
@@ -294,13 +307,13 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
 
-type Row = (&'static str, &'static str, Stats);
+pub(crate) type Row = (&'static str, &'static str, Stats);
 
 fn find(rows: &[Row], op: &str, label: &str) -> Option<Stats> {
     rows.iter().find(|r| r.0 == op && r.1 == label).map(|r| r.2)
 }
 
-fn print_table(rows: &[Row], ipam_rss: &[(&str, u64)]) {
+pub(crate) fn print_table(rows: &[Row], ipam_rss: &[(&str, u64)]) {
     println!(
         "{:<4} {:<5} {:>4} | {:>9} {:>9} {:>9} | {:>9} | {:>8} {:>9}",
         "op", "impl", "n", "wall p50", "wall p90", "wall p99", "cpu p50", "RSS KiB", "IPAM KiB"
@@ -386,7 +399,13 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
             (r.1, r.2) = (r.1.max(a), r.2.max(d));
         }
     }
-    let bursts = run_bursts(&sides, &o.bursts)?;
+    let bursts = match scenario.no_bursts() {
+        Some(why) => {
+            println!("no concurrent pods: {why}");
+            Vec::new()
+        }
+        None => run_bursts(&sides, &o.bursts, o.burst_reps)?,
+    };
     let libcni = run_libcni(&sides, o.libcni)?;
     let load_end = crate::bench::loadavg();
     let mut rows: Vec<Row> = Vec::new();
@@ -423,6 +442,7 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
             "cniVersion": VERSION,
             "conf": sides[0].conf,
             "reps": o.reps,
+            "burst_reps": o.burst_reps,
             "loadavg_start": load_start,
             "loadavg_end": load_end,
             "binaries": sides.iter().map(|s| json!({"impl": s.label, "path": s.plugin.path().display().to_string()})).collect::<Vec<_>>(),
@@ -442,20 +462,38 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
     if o.quick { quick_gate(&rows, &bursts) } else { Ok(()) }
 }
 
-/// Every burst size, alternating implementations; each side's leftovers
-/// are checked after its bursts.
-fn run_bursts(sides: &[Side], sizes: &[usize]) -> Result<Vec<(&'static str, Burst)>, String> {
+/// Every burst size `reps` times, alternating implementations, keeping the
+/// median ADD and DEL time of each (one burst is a few hundred ms on a
+/// shared machine: a single one is noise). Failures are summed. Each side's
+/// leftovers are checked after its bursts.
+fn run_bursts(sides: &[Side], sizes: &[usize], reps: usize) -> Result<Vec<(&'static str, Burst)>, String> {
     let mut out = Vec::new();
     for &n in sizes {
-        for s in sides {
-            let b = burst(&s.plugin, &s.host, &s.conf, n, &format!("b{n}"))?;
-            out.push((s.label, b));
+        let mut runs: Vec<Vec<Burst>> = sides.iter().map(|_| Vec::new()).collect();
+        for r in 0..reps {
+            for (s, runs) in sides.iter().zip(runs.iter_mut()) {
+                runs.push(burst(&s.plugin, &s.host, &s.conf, n, &format!("b{n}r{r}"))?);
+            }
+        }
+        for (s, runs) in sides.iter().zip(&runs) {
+            out.push((s.label, median_burst(runs)));
         }
     }
     for s in sides {
         s.leftovers()?;
     }
     Ok(out)
+}
+
+fn median_burst(runs: &[Burst]) -> Burst {
+    let add: Vec<Duration> = runs.iter().map(|b| b.add_wall).collect();
+    let del: Vec<Duration> = runs.iter().map(|b| b.del_wall).collect();
+    Burst {
+        pods: runs.first().map_or(0, |b| b.pods),
+        add_wall: percentile(&add, 50.0),
+        del_wall: percentile(&del, 50.0),
+        failures: runs.iter().map(|b| b.failures).sum(),
+    }
 }
 
 fn run_libcni(sides: &[Side], reps: usize) -> Result<Vec<(&'static str, Vec<Duration>)>, String> {
@@ -475,7 +513,7 @@ fn print_bursts(bursts: &[(&str, Burst)]) {
     if bursts.is_empty() {
         return;
     }
-    println!("\nconcurrent pods on one network (all ADDs at once, then all DELs):");
+    println!("\nconcurrent pods on one network (all ADDs at once, then all DELs; median of the bursts):");
     println!("{:>5} {:<5} | {:>8} {:>8} | {:>8}", "pods", "impl", "ADD/s", "DEL/s", "failures");
     for (label, b) in bursts {
         println!(
@@ -572,6 +610,8 @@ mod tests {
         let o = parse_opts(&args(&["--quick", "--ours-only", "--json", "/tmp/x.json"])).unwrap();
         assert_eq!((o.reps, o.ours_only, o.quick), (10, true, true));
         assert_eq!(parse_opts(&args(&["--bursts", "2,0,32"])).unwrap().bursts, [2, 32]);
+        assert_eq!((o.burst_reps, parse_opts(&args(&[])).unwrap().burst_reps), (1, 3));
+        assert!(parse_opts(&args(&["--burst-reps", "0"])).is_err());
         assert_eq!(o.json, Some(PathBuf::from("/tmp/x.json")));
         assert_eq!(parse_opts(&args(&["--reps", "7"])).unwrap().reps, 7);
         assert!(parse_opts(&args(&["--reps", "0"])).is_err());

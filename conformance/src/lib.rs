@@ -7,9 +7,10 @@
 pub mod bench;
 pub mod bench_bridge;
 pub mod bench_load;
-pub mod bench_macvlan;
+pub mod bench_master;
 pub mod bench_plugin;
 pub mod bench_rails;
+pub mod bench_sriov;
 pub mod bridge_result;
 pub mod conf;
 pub mod driver;

@@ -95,6 +95,7 @@ done
 declare -A tool_pkg=(
     [/usr/bin/ip]=iproute2 [/usr/sbin/nft]=nftables [/usr/bin/ping]=iputils-ping
     [/usr/sbin/xtables-nft-multi]=iptables [/usr/lib/cni/bridge]=containernetworking-plugins
+    [/usr/bin/time]=time
 )
 for f in "${!tool_pkg[@]}"; do
     [[ -e $f ]] || need+=("${tool_pkg[$f]}")
@@ -182,13 +183,15 @@ modules=(
 # Host binaries for the guest (iproute2, nftables, iputils). busybox's own
 # `ip` has no ipvlan/vrf/vf support and busybox `sh` would run it whatever
 # PATH says, so the guest's shell is bash (and /bin/sh is dash).
-host_bins=(/usr/bin/ip /usr/sbin/bridge /usr/sbin/tc /usr/sbin/nft /usr/bin/ping /usr/bin/bash /usr/bin/dash)
+# GNU time measures the benches' peak RSS: busybox's `time` applet would add
+# its own (static, ~5 MiB) RSS to every figure.
+host_bins=(/usr/bin/ip /usr/sbin/bridge /usr/sbin/tc /usr/sbin/nft /usr/bin/ping /usr/bin/bash /usr/bin/dash /usr/bin/time)
 # Input of the image: this script, the guest's /init, the kernel and the
 # versions of every package copied in. Any change rebuilds the image.
 stamp_input() {
     sha256sum "$here/prepare.sh" "$here/init" "$kdir/.stamp"
     dpkg-query -W -f='${Package} ${Version}\n' busybox-static libc6 libgcc-s1 iproute2 nftables iputils-ping bash dash \
-        iptables containernetworking-plugins netbase 2>/dev/null || true
+        iptables containernetworking-plugins netbase time 2>/dev/null || true
 }
 want="$(stamp_input | sha256sum | cut -d' ' -f1)"
 img="$vm/initramfs.cpio"

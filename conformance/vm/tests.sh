@@ -2,7 +2,7 @@
 # The VM stage's payload: runs INSIDE the test VM as root (see run.sh), with
 # the host's target/ at $VM_SHARE (/mnt/host).
 #
-#   tests.sh [[+]TARGET[:FILTER]]...    default: bridge:vlan_
+#   tests.sh [[+]TARGET[:FILTER] | bench:NAME]...    default: bridge:vlan_
 #
 # 1. A kernel self-check: 802.1q vlan, ipvlan, macvlan, dummy, vrf, bridge
 #    VLAN filtering, nftables NAT, and SR-IOV VFs on the emulated igb.
@@ -12,6 +12,8 @@
 #    others. A leading + runs the target's other tests too
 #    (--include-ignored). From the host:
 #    `run.sh conformance/vm/tests.sh -- bridge:vlan_ vlan +bridge_vs_reference`.
+# 3. `bench:NAME` runs `bench NAME --quick` (conformance/src/bench_master.rs)
+#    on the static plugins instead; its JSON goes to target/vm/bench-NAME.json.
 #
 # Exit status 0 only if every check and every test passed.
 set -euo pipefail
@@ -136,7 +138,29 @@ test_binary() {
     [[ -n $best ]] && echo "$best"
 }
 
+# run_bench NAME: `bench NAME --quick` on the static release plugins (as the
+# image ships them) against the reference in /usr/lib/cni, for the plugins the
+# host kernel cannot run. Its ratios gate like the host's `bench --quick`.
+run_bench() {
+    local static="$share/static/x86_64-unknown-linux-musl/bin"
+    [[ -x $share/release/bench && -x $static/$1 ]] || {
+        echo "tests.sh: no $share/release/bench or $static/$1: run deploy/build-static.sh and cargo build --release -p railcni-conformance --bin bench"
+        return 1
+    }
+    mkdir -p "$stage/static"
+    cp "$static/$1" "$static/host-local" "$stage/static/"
+    cp "$share/release/bench" "$stage/bench"
+    RAILCNI_BIN_DIR="$stage/static" "$stage/bench" "$1" --quick --json "$share/vm/bench-$1.json"
+}
+
 for spec in "$@"; do
+    if [[ $spec == bench:* ]]; then
+        section "bench ${spec#bench:} --quick"
+        t=$SECONDS
+        run_bench "${spec#bench:}" || failed+=("$spec")
+        echo "($((SECONDS - t)) s)"
+        continue
+    fi
     which=--ignored
     [[ $spec == +* ]] && which=--include-ignored spec="${spec#+}"
     name="${spec%%:*}" filter=""

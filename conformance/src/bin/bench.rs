@@ -2,16 +2,18 @@
 //! reference, on a tmpfs store pre-populated in the reference on-disk format.
 //! `bench bridge`: bridge + host-local ADD/DEL, ours vs the reference
 //! (conformance::bench_bridge, run by conformance::bench_plugin).
-//! `bench macvlan`: macvlan + host-local ADD/DEL, ours vs the reference
-//! (conformance::bench_macvlan, run by conformance::bench_plugin).
+//! `bench macvlan`, `bench ipvlan`, `bench vlan`: that plugin on a veth master,
+//! with host-local, ADD/DEL, ours vs the reference (conformance::bench_master,
+//! run by conformance::bench_plugin; ipvlan and vlan in the VM stage).
 //! `bench rails`: the added cost of per-rail policy routing (conformance::bench_rails).
+//! `bench sriov`: the sriov plugin on the VM stage's VFs, ours only (conformance::bench_sriov).
 //!
 //! CPU time (user+sys from wait4) is the number to trust; wall time on a shared
 //! 2-core box is reported but noisy.
 
 use conformance::bench::{self, Sample, Summary, ms};
 use conformance::bench_bridge::Bridge;
-use conformance::bench_macvlan::Macvlan;
+use conformance::bench_master::{IPVLAN, MACVLAN, VLAN};
 use conformance::bench_plugin::{self, Scenario};
 use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
 use conformance::{Plugin, conf};
@@ -374,12 +376,12 @@ fn ipam_scaling(o: &Opts) -> Result<bool, String> {
 }
 
 /// The `bench <plugin>` subcommands, in the order `--help` lists them.
-const PLUGINS: [&dyn Scenario; 2] = [&Bridge, &Macvlan];
+const PLUGINS: [&dyn Scenario; 4] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {
     let plugins = PLUGINS.iter().fold(USAGE.to_string(), |u, s| format!("{u}\n\n{}", bench_plugin::usage(s.plugin())));
-    format!("{plugins}\n\n{}", conformance::bench_rails::USAGE)
+    format!("{plugins}\n\n{}\n\n{}", conformance::bench_rails::USAGE, conformance::bench_sriov::USAGE)
 }
 
 fn main() -> ExitCode {
@@ -389,6 +391,7 @@ fn main() -> ExitCode {
     }
     match args.first().map(String::as_str) {
         Some("rails") => return conformance::bench_rails::main(&args[1..]),
+        Some("sriov") => return conformance::bench_sriov::main(&args[1..]),
         Some("ipam-scaling") => {}
         Some("-h" | "--help") => {
             println!("{}", full_usage());
