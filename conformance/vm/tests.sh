@@ -2,7 +2,7 @@
 # The VM stage's payload: runs INSIDE the test VM as root (see run.sh), with
 # the host's target/ at $VM_SHARE (/mnt/host).
 #
-#   tests.sh [[+]TARGET[:FILTER] | bench:NAME]...    default: bridge:vlan_
+#   tests.sh [[+]TARGET[:FILTER] | bench:NAME[:full]]...    default: bridge:vlan_
 #
 # 1. A kernel self-check: 802.1q vlan, ipvlan, macvlan, dummy, vrf, bridge
 #    VLAN filtering, nftables NAT, and SR-IOV VFs on the emulated igb.
@@ -12,8 +12,9 @@
 #    others. A leading + runs the target's other tests too
 #    (--include-ignored). From the host:
 #    `run.sh conformance/vm/tests.sh -- bridge:vlan_ vlan +bridge_vs_reference`.
-# 3. `bench:NAME` runs `bench NAME --quick` (conformance/src/bench_master.rs)
-#    on the static plugins instead; its JSON goes to target/vm/bench-NAME.json.
+# 3. `bench:NAME` runs `bench NAME --quick` (conformance/src/bench_master.rs,
+#    bench_sriov.rs) on the static plugins instead, `bench:NAME:full` the whole
+#    bench; its JSON goes to target/vm/bench-NAME[-full].json.
 #
 # Exit status 0 only if every check and every test passed.
 set -euo pipefail
@@ -138,9 +139,10 @@ test_binary() {
     [[ -n $best ]] && echo "$best"
 }
 
-# run_bench NAME: `bench NAME --quick` on the static release plugins (as the
-# image ships them) against the reference in /usr/lib/cni, for the plugins the
-# host kernel cannot run. Its ratios gate like the host's `bench --quick`.
+# run_bench NAME [full]: `bench NAME --quick` (or, with `full`, the whole
+# bench) on the static release plugins (as the image ships them) against the
+# reference in /usr/lib/cni, for the plugins the host kernel cannot run. Its
+# ratios gate like the host's `bench --quick`.
 run_bench() {
     local static="$share/static/x86_64-unknown-linux-musl/bin"
     [[ -x $share/release/bench && -x $static/$1 ]] || {
@@ -150,14 +152,17 @@ run_bench() {
     mkdir -p "$stage/static"
     cp "$static/$1" "$static/host-local" "$stage/static/"
     cp "$share/release/bench" "$stage/bench"
-    RAILCNI_BIN_DIR="$stage/static" "$stage/bench" "$1" --quick --json "$share/vm/bench-$1.json"
+    local mode=--quick
+    [[ ${2:-} == full ]] && mode=""
+    RAILCNI_BIN_DIR="$stage/static" "$stage/bench" "$1" $mode --json "$share/vm/bench-$1${2:+-$2}.json"
 }
 
 for spec in "$@"; do
     if [[ $spec == bench:* ]]; then
-        section "bench ${spec#bench:} --quick"
+        IFS=: read -r _ name mode <<<"$spec"
+        section "bench $name ${mode:---quick}"
         t=$SECONDS
-        run_bench "${spec#bench:}" || failed+=("$spec")
+        run_bench "$name" $mode || failed+=("$spec")
         echo "($((SECONDS - t)) s)"
         continue
     fi
