@@ -29,14 +29,27 @@ pub struct Lab {
     pub net: String,
     /// `CNI_PATH` for the driver.
     pub cni_path: String,
+    /// PCI addresses of the devices (SR-IOV VFs) this lab's attachments
+    /// use: network `n` of pod 0 gets `devices[n]`, pod `p` of network 0 `devices[p]`.
+    pub devices: Vec<String>,
 }
 
 impl Lab {
     /// A host namespace and empty dirs; `cni_path` is what the runtime searches.
     pub fn new(cni_path: &str) -> Lab {
+        Lab::with_host(cni_path, NetNs::create)
+    }
+
+    /// A lab whose "host" is the namespace this process runs in (the node's
+    /// own), for plugins that need its devices; only the pods are private.
+    pub fn in_current_ns(cni_path: &str) -> Lab {
+        Lab::with_host(cni_path, NetNs::attach_current)
+    }
+
+    fn with_host(cni_path: &str, host: impl FnOnce(&str) -> Result<NetNs, String>) -> Lab {
         let prefix = unique_prefix("rcb");
         assert!(prefix.len() <= 15, "{prefix} is too long for an interface name");
-        let host = NetNs::create(&format!("{prefix}-host")).unwrap_or_else(|e| panic!("{e}"));
+        let host = host(&format!("{prefix}-host")).unwrap_or_else(|e| panic!("{e}"));
         let tmp = tempfile::Builder::new().prefix("railcni-lab-").tempdir().expect("temp dir");
         for d in ["net.d", "ipam", "cache"] {
             std::fs::create_dir(tmp.path().join(d)).expect("mkdir");
@@ -49,6 +62,7 @@ impl Lab {
             net: prefix.clone(),
             prefix,
             cni_path: cni_path.to_string(),
+            devices: Vec::new(),
         }
     }
 

@@ -68,6 +68,14 @@ impl NetNs {
         Ok(ns)
     }
 
+    /// A name for the namespace this process is in (`ip netns attach`), for
+    /// plugins that must run where the node's devices are (SR-IOV VFs). Drop
+    /// removes the name only; the namespace lives on with its processes.
+    pub fn attach_current(name: &str) -> Result<NetNs, String> {
+        run_ok(Command::new("ip").args(["netns", "attach", name, &std::process::id().to_string()]))?;
+        Ok(NetNs { name: name.to_string(), path: Path::new(NETNS_DIR).join(name) })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -132,14 +132,16 @@ fn rules_from(pod: &NetNs, addr: &str) -> Vec<String> {
         .collect()
 }
 
-/// The result is prevResult with the table routes added, CHECK verifies
-/// them and notices a rule deleted by hand; DEL works after the interface
-/// is gone (prevResult names the addresses) and when the netns is gone.
+/// The result (1.1.0, which has `routes[].table`) is prevResult with the
+/// table routes added, CHECK verifies them and notices a rule deleted by
+/// hand; DEL works after the interface is gone (prevResult names the
+/// addresses) and when the netns is gone.
 #[test]
 fn result_check_and_robust_del() {
     let Some((lab, plugin)) = ours_lab() else { return };
-    let prev = prepare(&lab, 1);
-    let conf = sbr_conf(json!({}));
+    let mut prev = prepare(&lab, 1);
+    prev["cniVersion"] = json!("1.1.0");
+    let conf = sbr_conf(json!({ "cniVersion": "1.1.0" }));
     let result = exec(&lab, &plugin, "ADD", 1, &conf, &prev).assert_ok_json();
     let routes = result["routes"].as_array().cloned().unwrap_or_default();
     for (dst, table) in [("0.0.0.0/0", 100), ("::/0", 101), ("172.21.0.0/16", 100), ("10.81.0.0/24", 100)] {
@@ -155,6 +157,17 @@ fn result_check_and_robust_del() {
     assert!(rules_from(lab.pod(0), "fd81::5").is_empty(), "DEL left the IPv6 rule");
     lab.pod(0).delete().unwrap();
     exec(&lab, &plugin, "DEL", 1, &conf, &result).assert_ok();
+}
+
+/// Below 1.1.0 a result cannot name a table: it lists only the routes that
+/// stayed in main, so the CHECK of the plugin before sbr finds them there.
+#[test]
+fn old_results_list_only_routes_left_in_main() {
+    let Some((lab, plugin)) = ours_lab() else { return };
+    let prev = prepare(&lab, 1);
+    let result = exec(&lab, &plugin, "ADD", 1, &sbr_conf(json!({})), &prev).assert_ok_json();
+    assert_eq!(result["routes"], json!(null), "{result}");
+    assert_eq!(result["ips"], prev["ips"]);
 }
 
 /// `table` adds only rules, at `priority` (railcni's key); DEL removes them.

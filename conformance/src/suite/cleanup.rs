@@ -13,8 +13,9 @@ pub struct Footprint(BTreeSet<String>);
 
 impl Footprint {
     /// The lab's host namespace (links, addresses, routes of every table,
-    /// rules, nftables), pod `pod`'s links, and every file below the lab's
-    /// dirs that reserves an address or names the pod's container.
+    /// rules, nftables), pod `pod`'s links, rules and routes of every table,
+    /// the state of the lab's devices (SR-IOV VFs), and every file below
+    /// the lab's dirs that reserves an address or names the pod's container.
     pub fn take(target: &Target, lab: &Lab, pod: usize) -> Footprint {
         let mut facts = BTreeSet::new();
         let keep = |dev: &str| target.profile.persistent_link(lab, dev);
@@ -44,10 +45,21 @@ impl Footprint {
             facts.extend(out.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("host nft {}", l.trim())));
         }
         if lab.pod(pod).exists() {
-            for l in lab.pod(pod).links() {
+            let p = lab.pod(pod);
+            for l in p.links() {
                 facts.insert(format!("pod link {} ({})", l.name(), l.kind()));
             }
+            for v6 in [false, true] {
+                for r in p.routes(v6) {
+                    facts.insert(format!("pod route {} dev {} table {}", r["dst"], r["dev"], r["table"]));
+                }
+                let fam = if v6 { "-6" } else { "-4" };
+                if let Ok(rules) = p.ip(&[fam, "rule", "show"]) {
+                    facts.extend(rules.lines().map(|r| format!("pod rule {r}")));
+                }
+            }
         }
+        facts.extend(lab.devices.iter().flat_map(|pci| super::vfs::facts(pci)));
         let cid = lab.cid(pod);
         for (path, content) in files(lab.tmp()) {
             let name = Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("");

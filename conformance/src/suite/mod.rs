@@ -15,6 +15,7 @@ mod profile;
 mod protocol;
 mod report;
 mod runtime;
+mod vfs;
 
 pub use ctx::Target;
 pub use profile::{PROFILES, Profile};

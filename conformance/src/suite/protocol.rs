@@ -90,10 +90,7 @@ fn unknown_args(t: &Target) -> Outcome {
     let mut lab = t.lab()?;
     let p = lab.add_pod();
     let conf = t.conf(&lab, t.latest()?, 0);
-    let add = |args: &str| {
-        let inv = Invocation::add().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &lab.pod(p).path_str());
-        t.exec(&lab, &inv.cni_args(args).stdin_json(&conf))
-    };
+    let add = |args: &str| t.verb_args(&lab, "ADD", p, &conf, Some(args));
     expect_error(&add("FROBNICATE=1"), None).map_err(|e| prefix(e, "CNI_ARGS FROBNICATE=1"))?;
     let ok = add("IgnoreUnknown=1;FROBNICATE=1;K8S_POD_NAME=p");
     let result = ok.check_ok_json().or_else(|e| fail(format!("with IgnoreUnknown=1: {e}")))?;

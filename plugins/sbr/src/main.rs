@@ -23,9 +23,12 @@ impl Plugin for Sbr {
         netlink::with_pod(&req.env.netns, async |ns| sbr::add(req, &s, ns).await)
     }
 
+    /// DEL does not validate what it does not need: a runtime rolling back an
+    /// ADD refused for a bad value (Multus does) gets a clean DEL, which
+    /// removes the rules from the attachment's addresses in any table.
     fn del(&self, req: &Request) -> Result<(), Error> {
-        let s = config::load(req)?;
-        netlink::block_on(sbr::del(req, &s))?
+        let table = config::load(req).map_or(None, |s| s.table);
+        netlink::block_on(sbr::del(req, table))?
     }
 
     fn check(&self, req: &Request) -> Result<(), Error> {

@@ -170,13 +170,20 @@ async fn by_source(
             prev.routes.push(r);
         }
     }
+    // Below 1.1.0 a result cannot say a route is in another table, and the
+    // CHECK of the plugins before sbr looks for the routes it lists in main:
+    // list only what stayed there.
+    let v = cni::version::Version::parse(&prev.cni_version).unwrap_or(cni::version::Version::V1_1_0);
+    if v < cni::version::Version::V1_1_0 {
+        prev.routes.retain(|r| r.table.is_none());
+    }
     Ok(())
 }
 
 /// DEL: the rules from this attachment's addresses (those on the interface
 /// and those in `prevResult`), only those to `table` if set. A missing
 /// netns or interface is success; the routes went with the interface.
-pub async fn del(req: &Request, s: &Settings) -> Result<(), Error> {
+pub async fn del(req: &Request, table: Option<u32>) -> Result<(), Error> {
     if req.env.netns.is_empty() {
         return Ok(());
     }
@@ -194,7 +201,7 @@ pub async fn del(req: &Request, s: &Settings) -> Result<(), Error> {
         addrs.extend(ns.pod.addresses(Some(link.index)).await?.into_iter().map(|a| a.cidr.ip()));
     }
     delete_rules_where(&ns.pod, |r| {
-        r.from.is_some_and(|f| addrs.contains(&f.ip())) && s.table.is_none_or(|t| r.table == t)
+        r.from.is_some_and(|f| addrs.contains(&f.ip())) && table.is_none_or(|t| r.table == t)
     })
     .await?;
     Ok(())
