@@ -319,7 +319,7 @@ pub(crate) fn print_table(rows: &[Row], ipam_rss: &[(&str, u64)]) {
         "op", "impl", "n", "wall p50", "wall p90", "wall p99", "cpu p50", "RSS KiB", "IPAM KiB"
     );
     for (op, label, s) in rows {
-        let ipam = ipam_rss.iter().find(|r| r.0 == *label).map(|r| r.1).unwrap_or(0);
+        let ipam = ipam_rss.iter().find(|r| r.0 == *label).map_or("-".to_string(), |r| r.1.to_string());
         println!(
             "{:<4} {:<5} {:>4} | {:>9.2} {:>9.2} {:>9.2} | {:>9.2} | {:>8} {:>9}",
             op, label, s.n, s.wall_p50, s.wall_p90, s.wall_p99, s.cpu_p50, s.max_rss_kib, ipam
