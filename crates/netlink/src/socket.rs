@@ -27,8 +27,13 @@ impl LinkEvents {
     pub(crate) fn subscribe() -> Result<LinkEvents, Error> {
         let (mut conn, handle, events) = rtnetlink::new_connection()
             .map_err(|e| Error::Io { what: "opening a netlink socket".into(), source: e })?;
-        conn.socket_mut()
-            .socket_mut()
+        let socket = conn.socket_mut().socket_mut();
+        // The kernel's own events (a carrier change seen by linkwatch) carry
+        // port id 0 as their sender, and multicast skips the sender's port id:
+        // an unbound socket has port id 0 too and would miss exactly those.
+        // This socket never sends, so nothing would bind it otherwise.
+        socket.bind_auto().map_err(|e| Error::Io { what: "binding the link-event socket".into(), source: e })?;
+        socket
             .add_membership(RTNLGRP_LINK)
             .map_err(|e| Error::Io { what: "subscribing to link events".into(), source: e })?;
         Ok(LinkEvents { events, _handle: handle, task: tokio::spawn(conn) })
