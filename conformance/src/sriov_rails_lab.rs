@@ -49,7 +49,7 @@ impl SriovRailsLab {
         let pfs: Vec<SriovLab> = names.into_iter().take(2).map(|pf| SriovLab::on_pf(pf, per_pf)).collect();
         let prefix = unique_prefix("rcv");
         let tmp = tempfile::Builder::new().prefix("railcni-sriov-rails-").tempdir().expect("temp dir");
-        for d in ["net.d", "ipam", "cache", "sriov"] {
+        for d in ["net.d", "ipam", "cache"] {
             std::fs::create_dir(tmp.path().join(d)).expect("mkdir");
         }
         let pod = NetNs::create(&format!("{prefix}-pod")).unwrap_or_else(|e| panic!("{e}"));
@@ -79,7 +79,7 @@ impl SriovRailsLab {
             "type": "sriov",
             "deviceID": self.pfs[i].vfs[vf].pci,
             "vlan": vlan(k),
-            "dataDir": self.tmp.path().join("sriov").display().to_string(),
+            "dataDir": self.pfs[0].data_dir().display().to_string(),
         });
         plugin_object(base, Rail::policy_key(policy), self.rail(k).host_local(&self.tmp.path().join("ipam")))
     }
@@ -90,16 +90,9 @@ impl SriovRailsLab {
         self.vfs.iter().map(|&(i, vf)| self.pfs[i].snapshot(vf)).collect()
     }
 
-    /// The sriov plugin's record files (not its per-VF lock files).
+    /// The sriov plugin's records: every rail's are in the first PF lab's data dir.
     pub fn records(&self) -> Vec<String> {
-        std::fs::read_dir(self.tmp.path().join("sriov"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.ends_with(".json"))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.pfs[0].records()
     }
 
     fn dirs(&self) -> Dirs {
