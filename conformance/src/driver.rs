@@ -196,6 +196,16 @@ impl DriverOut {
 /// Runs the driver inside `host` (as a runtime runs on the node), so the
 /// plugins it execs start there.
 pub fn run(host: &NetNs, dirs: &Dirs, call: &Call) -> DriverOut {
+    run_in(Some(host), dirs, call)
+}
+
+/// Runs the driver in the test's own namespace: the VM stage's SR-IOV
+/// tests, whose plugins must run where the PFs are.
+pub fn run_here(dirs: &Dirs, call: &Call) -> DriverOut {
+    run_in(None, dirs, call)
+}
+
+fn run_in(host: Option<&NetNs>, dirs: &Dirs, call: &Call) -> DriverOut {
     let bin = driver_path();
     let mut cmd = Command::new(&bin);
     for (k, _) in std::env::vars_os() {
@@ -229,15 +239,18 @@ pub fn run(host: &NetNs, dirs: &Dirs, call: &Call) -> DriverOut {
         shown.push_str(&format!(" CAP_ARGS='{c}'"));
     }
     let cmdline = format!(
-        "ip netns exec {} env {shown} {} --lib {} {} {} {}",
-        host.name(),
+        "{}env {shown} {} --lib {} {} {} {}",
+        host.map(|h| format!("ip netns exec {} ", h.name())).unwrap_or_default(),
         bin.display(),
         call.lib.flag(),
         call.verb,
         call.net,
         call.netns
     );
-    let raw = host.run(|| exec::run(&mut cmd, b"", TIMEOUT));
+    let raw = match host {
+        Some(h) => h.run(|| exec::run(&mut cmd, b"", TIMEOUT)),
+        None => exec::run(&mut cmd, b"", TIMEOUT),
+    };
     match raw {
         Ok(r) => DriverOut {
             cmdline,

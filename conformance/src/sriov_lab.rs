@@ -11,7 +11,7 @@ use crate::netns::{NetNs, run_ok, unique_prefix};
 use crate::outcome::Outcome;
 use crate::plugin::{Invocation, Plugin};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -39,15 +39,27 @@ fn sh(cmd: &str) -> Result<String, String> {
     run_ok(Command::new("sh").args(["-c", cmd])).map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// The netdev bound to igb (the VM has exactly one).
+/// The netdevs bound to igb, by PCI address (the VM has two igb NICs).
+pub fn igb_pfs() -> Vec<String> {
+    let mut pfs: Vec<(String, String)> = std::fs::read_dir("/sys/class/net")
+        .expect("/sys/class/net")
+        .flatten()
+        .filter_map(|e| {
+            let driver = std::fs::read_link(e.path().join("device/driver")).ok()?;
+            if driver.file_name()? != "igb" {
+                return None;
+            }
+            let pci = std::fs::read_link(e.path().join("device")).ok()?;
+            Some((pci.file_name()?.to_string_lossy().into_owned(), e.file_name().to_string_lossy().into_owned()))
+        })
+        .collect();
+    pfs.sort();
+    pfs.into_iter().map(|(_, name)| name).collect()
+}
+
+/// The first igb PF (the lowest PCI address): the one single-PF tests use.
 fn igb_pf() -> String {
-    for e in std::fs::read_dir("/sys/class/net").expect("/sys/class/net").flatten() {
-        let driver = std::fs::read_link(e.path().join("device/driver")).ok();
-        if driver.as_deref().and_then(Path::file_name).is_some_and(|d| d == "igb") {
-            return e.file_name().to_string_lossy().into_owned();
-        }
-    }
-    panic!("no netdev is bound to igb: the SR-IOV tests run in the VM stage");
+    igb_pfs().into_iter().next().expect("no netdev is bound to igb: the SR-IOV tests run in the VM stage")
 }
 
 fn numvfs_path(pf: &str) -> PathBuf {
@@ -67,7 +79,11 @@ impl SriovLab {
     /// `n` fresh VFs on the igb PF (which is brought up: igb refuses a rate
     /// while the PF has no link), their netdevs registered.
     pub fn new(n: usize) -> SriovLab {
-        let pf = igb_pf();
+        SriovLab::on_pf(igb_pf(), n)
+    }
+
+    /// [`SriovLab::new`] on the igb PF `pf` (one of [`igb_pfs`]).
+    pub fn on_pf(pf: String, n: usize) -> SriovLab {
         sh(&format!("ip link set {pf} up")).unwrap();
         std::fs::write(numvfs_path(&pf), "0").expect("resetting sriov_numvfs");
         std::fs::write(numvfs_path(&pf), n.to_string()).expect("enabling VFs");

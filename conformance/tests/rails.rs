@@ -12,9 +12,9 @@
 //! directly (ADDs concurrent) and through the libcni driver.
 
 use conformance::Plugin;
-use conformance::driver::Call;
 use conformance::netns::{have_ping, skip_without_root};
 use conformance::plugin::our_cni_path;
+use conformance::rails_check::{self, add_all, dump, policy, rail_rules};
 use conformance::rails_lab::{POD, RailsLab, Subnets};
 use serde_json::{Value, json};
 
@@ -32,150 +32,24 @@ fn lab(subnets: Subnets) -> Option<RailsLab> {
     Some(RailsLab::new(&our_cni_path(&["macvlan", "host-local"]), RAILS, subnets))
 }
 
-/// `policyRouting` with everything derived from the interface name.
-fn policy() -> Value {
-    json!({})
-}
-
-/// ADD every rail at once (as a runtime may, and Multus-like tools do in
-/// parallel); returns each rail's result.
-fn add_all(lab: &RailsLab, plugin: &Plugin, policy: &Value) -> Vec<Value> {
-    let outs: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> =
-            (1..=RAILS).map(|k| s.spawn(move || lab.exec(plugin, "ADD", k, &lab.conf(V, k, policy)))).collect();
-        handles.into_iter().map(|h| h.join().expect("ADD thread")).collect()
-    });
-    outs.iter().map(|o| o.assert_ok_json()).collect()
-}
-
-/// Rail `k` routes and pings through its own interface and gateway.
-#[track_caller]
-fn assert_rail_works(lab: &RailsLab, k: u32) {
-    let r = lab.rail(k);
-    let (dev, via) = lab.route_get(k).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        (dev.as_str(), via.as_str()),
-        (r.ifname.as_str(), r.gw.as_str()),
-        "route get for rail {k}\n{}",
-        dump(lab)
-    );
-    lab.ping_remote(k).unwrap_or_else(|e| panic!("rail {k}: {e}\n{}", dump(lab)));
-}
-
-fn dump(lab: &RailsLab) -> String {
-    let rules = lab.pod().ip(&["rule"]).unwrap_or_default();
-    format!("ip rule:\n{rules}\n{}", lab.pod().dump())
-}
-
-/// ARP for rail k's address is answered on rail k and on no other rail.
-#[track_caller]
-fn assert_arp_only_on_own_rail(lab: &RailsLab) {
-    let m = lab.arp_matrix();
-    for (j, row) in m.iter().enumerate() {
-        for (k, answered) in row.iter().enumerate() {
-            assert_eq!(
-                *answered,
-                j == k,
-                "ARP on rail {} for rail {}'s address: answered={answered}\n{m:?}",
-                j + 1,
-                k + 1
-            );
-        }
-    }
-}
-
-fn rail_rules(lab: &RailsLab) -> Vec<Value> {
-    lab.rules()
-        .into_iter()
-        .filter(|r| r["table"] != "local" && r["table"] != "main" && r["table"] != "default")
-        .collect()
-}
-
-fn eight_rails(subnets: Subnets) {
-    let Some(lab) = lab(subnets) else { return };
-    let plugin = Plugin::ours("macvlan");
-    let p = policy();
-    let results = add_all(&lab, &plugin, &p);
-    for k in 1..=RAILS {
-        assert_rail_works(&lab, k);
-        // The result reports the rail's table routes (routes[].table).
-        let table = 1000 + k as u64;
-        let routes = results[k as usize - 1]["routes"].as_array().cloned().unwrap_or_default();
-        assert!(
-            routes.iter().any(|r| r["dst"] == "0.0.0.0/0" && r["table"] == table),
-            "rail {k}: no default route in table {table}: {routes:?}"
-        );
-        // The connected route stays in main too.
-        let main = lab.pod().ip(&["route", "show", "table", "main", "dev", &lab.rail(k).ifname]).unwrap();
-        assert!(main.contains(&lab.rail(k).subnet), "rail {k}: connected route left main: {main}");
-    }
-    assert_arp_only_on_own_rail(&lab);
-    // What the README shows (visible with --nocapture).
-    let show = |args: &[&str]| lab.pod().ip(args).unwrap_or_else(|e| e);
-    println!("$ ip rule\n{}", show(&["rule"]));
-    println!("$ ip route show table 1003\n{}", show(&["route", "show", "table", "1003"]));
-    println!("$ ip route show table main\n{}", show(&["route", "show", "table", "main"]));
-    println!(
-        "$ ip route get {} from {}\n{}",
-        lab.rail(3).remote,
-        lab.rail(3).addr,
-        show(&["route", "get", &lab.rail(3).remote, "from", &lab.rail(3).addr])
-    );
-    assert_eq!(rail_rules(&lab).len(), RAILS as usize, "one rule per rail:\n{}", dump(&lab));
-    for k in 1..=RAILS {
-        let conf = lab.conf(V, k, &p);
-        lab.exec_with_prev(&plugin, "CHECK", k, &conf, &results[k as usize - 1]).assert_ok();
-    }
-    // CHECK notices a rule deleted by hand, and names it.
-    let r3 = lab.rail(3);
-    lab.pod().ip(&["rule", "del", "from", &r3.addr, "table", "1003", "priority", "1003"]).unwrap();
-    let err = lab.exec_with_prev(&plugin, "CHECK", 3, &lab.conf(V, 3, &p), &results[2]).assert_error(103);
-    assert!(err.contains("1003") && err.contains(&r3.addr), "{err}");
-    // ADD's rule again (as if re-added), then DEL rail 3: the other 7 keep working.
-    lab.pod().ip(&["rule", "add", "from", &r3.addr, "table", "1003", "priority", "1003"]).unwrap();
-    lab.exec_with_prev(&plugin, "DEL", 3, &lab.conf(V, 3, &p), &results[2]).assert_ok();
-    assert_eq!(rail_rules(&lab).len(), RAILS as usize - 1, "DEL of rail 3 took other rules:\n{}", dump(&lab));
-    for k in (1..=RAILS).filter(|k| *k != 3) {
-        assert_rail_works(&lab, k);
-    }
-    // A second DEL is fine; DEL of the rest leaves no rule behind.
-    lab.exec_with_prev(&plugin, "DEL", 3, &lab.conf(V, 3, &p), &results[2]).assert_ok();
-    for k in (1..=RAILS).filter(|k| *k != 3) {
-        lab.exec_with_prev(&plugin, "DEL", k, &lab.conf(V, k, &p), &results[k as usize - 1]).assert_ok();
-    }
-    assert!(rail_rules(&lab).is_empty(), "rules left after DEL:\n{}", dump(&lab));
-    let v6 = lab.pod().ip(&["-6", "rule"]).unwrap();
-    assert_eq!(v6.lines().count(), 2, "IPv6 rules left:\n{v6}");
-    assert!(lab.held_by(POD).is_empty());
-}
-
 #[test]
 fn eight_rails_distinct_subnets() {
-    eight_rails(Subnets::Distinct);
+    let Some(lab) = lab(Subnets::Distinct) else { return };
+    rails_check::eight_rails(&lab, V);
 }
 
 #[test]
 fn eight_rails_one_shared_subnet() {
-    eight_rails(Subnets::Shared);
+    let Some(lab) = lab(Subnets::Shared) else { return };
+    rails_check::eight_rails(&lab, V);
 }
 
-/// The control: the same rails without `policyRouting`. Only the first
-/// rail's route to the remotes is in main, so every other rail's ping leaves
-/// through rail 1 and is lost.
+/// The control: the same rails without `policyRouting` do not work.
 #[test]
 fn without_policy_routing_the_rails_do_not_work() {
     for subnets in [Subnets::Distinct, Subnets::Shared] {
         let Some(lab) = lab(subnets) else { return };
-        let plugin = Plugin::ours("macvlan");
-        // Sequential: which rail's route main keeps must not depend on timing.
-        for k in 1..=RAILS {
-            lab.exec(&plugin, "ADD", k, &lab.conf(V, k, &Value::Null)).assert_ok_json();
-        }
-        for k in 2..=RAILS {
-            assert!(lab.ping_remote(k).is_err(), "{subnets:?}: rail {k} reached its peer without policy routing");
-            assert_eq!(lab.route_get(k).unwrap().0, "net1", "{subnets:?}: rail {k}");
-        }
-        assert!(rail_rules(&lab).is_empty());
+        rails_check::without_policy_routing_the_rails_do_not_work(&lab, V);
     }
 }
 
@@ -186,7 +60,7 @@ fn del_after_the_interface_is_gone_removes_only_its_rules() {
     let Some(lab) = lab(Subnets::Distinct) else { return };
     let plugin = Plugin::ours("macvlan");
     let p = policy();
-    add_all(&lab, &plugin, &p);
+    add_all(&lab, V, &p);
     lab.pod().ip(&["link", "del", "net5"]).unwrap();
     lab.exec(&plugin, "DEL", 5, &lab.conf(V, 5, &p)).assert_ok();
     let left = rail_rules(&lab);
@@ -216,26 +90,7 @@ fn failed_policy_step_rolls_back() {
 #[test]
 fn eight_rails_through_libcni_delegation() {
     let Some(lab) = lab(Subnets::Distinct) else { return };
-    let p = json!({ "oifRule": true });
-    lab.write_conflists(V, &p);
-    let call = |verb, k: u32| {
-        Call::new(verb, &lab.rail(k).net, &lab.pod().path_str()).container_id(&lab.cid(POD)).ifname(&lab.rail(k).ifname)
-    };
-    for k in 1..=RAILS {
-        lab.drive(&call("add", k)).assert_ok();
-    }
-    for k in 1..=RAILS {
-        assert_rail_works(&lab, k);
-        lab.drive(&call("check", k)).assert_ok();
-    }
-    // Two rules per rail: from <addr> and oif net<k>.
-    assert_eq!(rail_rules(&lab).len(), 2 * RAILS as usize, "{}", dump(&lab));
-    lab.pod().ip(&["rule", "del", "oif", "net6", "table", "1006", "priority", "1006"]).unwrap();
-    lab.drive(&call("check", 6)).check_error_code(103).unwrap_or_else(|e| panic!("{e}"));
-    for k in (1..=RAILS).rev() {
-        lab.drive(&call("del", k)).assert_ok();
-    }
-    assert!(rail_rules(&lab).is_empty(), "rules left after DEL:\n{}", dump(&lab));
+    rails_check::eight_rails_through_libcni_delegation(&lab, V);
 }
 
 /// The sysctls of the RDMA preset are on every rail, written after the move

@@ -106,10 +106,14 @@ args=(
     -nodefaults -no-user-config -display none -serial stdio -no-reboot
     -kernel "$kernel" -initrd "$initrd" -append "$cmdline"
     -virtfs "local,path=$share_opt,mount_tag=host,security_model=none,multidevs=remap"
-    # An igb (82576) NIC behind a PCIe root port, for SR-IOV: the PF can
-    # create up to 7 VFs. restrict=on: the guest reaches nothing outside.
+    # Two igb (82576) NICs, each behind a PCIe root port, for SR-IOV: each
+    # PF can create up to 7 VFs; 8 rails of VFs need both. The first (the
+    # lower PCI address) is the one single-PF tests use. restrict=on: the
+    # guest reaches nothing outside.
     -device "pcie-root-port,id=rp0,chassis=1" -device "igb,bus=rp0,netdev=n0"
     -netdev "user,id=n0,restrict=on"
+    -device "pcie-root-port,id=rp1,chassis=2" -device "igb,bus=rp1,netdev=n1"
+    -netdev "user,id=n1,restrict=on"
 )
 
 echo "run.sh: booting $(sed -n 's/.*kver=\([^ ]*\).*/\1/p' "$vm/kernel/.stamp") ($accel), share $share, running $rel; log ${log#"$repo"/}" >&2
