@@ -5,9 +5,12 @@
 //!   `cni::fault`), then DEL runs as a runtime would: with or without
 //!   `prevResult`, with the netns or after it is gone, once or repeated.
 //!   Afterwards the node must look exactly as before (links, addresses,
-//!   routes in every table, rules, nftables, store files) and a new ADD of the
-//!   same attachment must work. Every step is tried once, then random ones up
-//!   to `RAILCNI_KILL_POINTS` (default 200) per plugin.
+//!   routes in every table, rules, nftables, store and state files, a VF as
+//!   it was) and a new ADD of the same attachment must work. Every step is
+//!   tried once, then random ones up to `RAILCNI_KILL_POINTS` per plugin
+//!   (default 200 on the host; 60 for ipvlan and sriov in the VM).
+//!   bridge, macvlan and sbr run on the host; vlan, ipvlan and sriov in the
+//!   VM stage (tests named `vm_*`).
 //! - A chain whose next plugin fails after ours succeeded, DEL of the chain.
 //! - The netns deleted during ADD or between ADD and DEL.
 //! - Store faults: a full disk, a read-only dataDir, corrupt files, the lock
