@@ -33,14 +33,52 @@ pub fn nft_ruleset(ns: &NetNs) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Everything in a pod namespace but its loopback: links, addresses, routes.
+/// Everything in a pod namespace but its loopback and the kernel's own
+/// rules: links, addresses, routes (every table), policy rules.
 pub fn pod_leftovers(pod: &NetNs) -> Vec<String> {
     if !pod.exists() {
         return Vec::new();
     }
     let mut facts = pod.normalized();
     facts.retain(|f| !f.starts_with("link lo ") && !f.starts_with("addr lo "));
+    for fam in ["-4", "-6"] {
+        let rules = pod.ip(&[fam, "rule", "show"]).unwrap_or_else(|e| panic!("{e}"));
+        facts.extend(rules.lines().filter(|l| !is_default_rule(l)).map(|l| format!("rule{fam} {}", l.trim())));
+    }
     facts
+}
+
+/// A rule every new namespace has: `0: from all lookup local`, `32766:
+/// from all lookup main`, `32767: from all lookup default`.
+fn is_default_rule(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    matches!(
+        words.as_slice(),
+        ["0:", "from", "all", "lookup", "local"]
+            | ["32766:", "from", "all", "lookup", "main"]
+            | ["32767:", "from", "all", "lookup", "default"]
+    )
+}
+
+/// Files under a plugin's state directory (ipvlan's `stateDir`, sriov's
+/// `dataDir`) but the lock files, which belong to the master or the VF and
+/// stay; every other file belongs to an attachment. Relative paths, sorted.
+pub fn state_files(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), &path, out);
+            } else if !name.ends_with(".lock") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out);
+    out.sort();
+    out
 }
 
 /// Files of a host-local network directory that belong to attachments:
@@ -74,5 +112,12 @@ mod tests {
     fn mentions_whole_names_only() {
         assert!(super::mentions("link rcb-1-2 kind=\"bridge\"", "rcb-1-2"));
         assert!(!super::mentions("link rcb-1-20 kind=\"bridge\"", "rcb-1-2"));
+    }
+
+    #[test]
+    fn default_rules_are_not_leftovers() {
+        assert!(super::is_default_rule("0:\tfrom all lookup local"));
+        assert!(super::is_default_rule("32766:\tfrom all lookup main "));
+        assert!(!super::is_default_rule("1000:\tfrom 10.0.0.5 lookup 1000"));
     }
 }

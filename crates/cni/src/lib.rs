@@ -17,6 +17,7 @@ mod logging;
 pub mod net;
 pub mod policy;
 pub mod result;
+pub mod statefile;
 pub mod version;
 
 pub use config::Request;

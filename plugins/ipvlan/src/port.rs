@@ -42,6 +42,20 @@ fn record_name(req: &Request) -> String {
     format!("{}@{}", req.env.container_id, req.env.ifname)
 }
 
+/// The temporary file a record is written to before its rename.
+fn temp_name(record: &str) -> String {
+    format!(".{record}.tmp")
+}
+
+/// The record name a file in a master's directory stands for: its own, or
+/// that of the record it is the temporary file of. `None`: the lock.
+fn attachment_of(file: &str) -> Option<&str> {
+    match file.strip_prefix('.') {
+        Some(tmp) => tmp.strip_suffix(".tmp"),
+        None => Some(file),
+    }
+}
+
 impl Port {
     pub fn lock(state_dir: &Path, master: &Link) -> Result<Port, Error> {
         let dir = state_dir.join(master.index.to_string());
@@ -71,7 +85,7 @@ impl Port {
                 Some(port) => return Ok(Some(port)),
                 None => {
                     tracing::debug!("ipvlan: pruning stale record {}", path.display());
-                    let _ = std::fs::remove_file(&path);
+                    let _ = cni::statefile::remove(&path);
                 }
             }
         }
@@ -79,7 +93,8 @@ impl Port {
     }
 
     /// Record this attachment, atomically. The record goes again on drop
-    /// unless the ADD keeps it.
+    /// unless the ADD keeps it. The temporary file is named after the
+    /// attachment too: an ADD killed before the rename leaves it for DEL.
     pub fn record(&self, req: &Request, ns: &Sockets) -> Result<Recorded, Error> {
         let record = Record {
             network: req.conf.name.clone(),
@@ -87,10 +102,9 @@ impl Port {
             ns_id: ns.pod_ns.id().unwrap_or_default(),
         };
         let path = self.dir.join(record_name(req));
-        let tmp = self.dir.join(format!(".tmp.{}", std::process::id()));
+        let tmp = self.dir.join(temp_name(&record_name(req)));
         let json = serde_json::to_vec(&record).map_err(|e| Error::io("stateDir: encoding a record", e.into()))?;
-        std::fs::write(&tmp, json).map_err(io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(io(format!("writing {}", path.display())))?;
+        cni::statefile::write_atomic(&path, &tmp, &json).map_err(io(format!("writing {}", path.display())))?;
         Ok(Recorded { path, kept: false })
     }
 }
@@ -121,7 +135,7 @@ impl Recorded {
 impl Drop for Recorded {
     fn drop(&mut self) {
         if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
+            let _ = cni::statefile::remove(&self.path);
         }
     }
 }
@@ -149,8 +163,9 @@ pub fn refuse_conflict(current: Option<(String, String)>, s: &Settings, master: 
     ))
 }
 
-/// DEL and GC: remove the records, in every master's directory, whose
-/// name `select` picks and (if given) that belong to `network`.
+/// DEL and GC: remove the records (and temporary files of records), in
+/// every master's directory, whose name `select` picks and (if given) that
+/// belong to `network`.
 pub fn forget(state_dir: &Path, select: impl Fn(&str) -> bool, network: Option<&str>) -> Result<(), Error> {
     let masters = match std::fs::read_dir(state_dir) {
         Ok(m) => m,
@@ -161,7 +176,7 @@ pub fn forget(state_dir: &Path, select: impl Fn(&str) -> bool, network: Option<&
         let Ok(records) = std::fs::read_dir(dir.path()) else { continue };
         for entry in records.flatten() {
             let path = entry.path();
-            if !entry.file_name().to_str().is_some_and(|n| !n.starts_with('.') && select(n)) {
+            if !entry.file_name().to_str().and_then(attachment_of).is_some_and(&select) {
                 continue;
             }
             if let Some(network) = network {
@@ -171,12 +186,7 @@ pub fn forget(state_dir: &Path, select: impl Fn(&str) -> bool, network: Option<&
                     continue;
                 }
             }
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(io(format!("removing {}", path.display()))(e));
-                }
-                _ => {}
-            }
+            cni::statefile::remove(&path).map_err(io(format!("removing {}", path.display())))?;
         }
     }
     Ok(())
@@ -192,4 +202,15 @@ pub fn forget_this(req: &Request, state_dir: &Path) -> Result<(), Error> {
 pub fn forget_stale(req: &Request, state_dir: &Path, valid: &[cni::gc::Attachment]) -> Result<(), Error> {
     let valid: Vec<String> = valid.iter().map(|a| format!("{}@{}", a.container_id, a.ifname)).collect();
     forget(state_dir, |name| !valid.iter().any(|v| v == name), Some(&req.conf.name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn temporary_files_stand_for_their_record() {
+        let tmp = super::temp_name("ctr@net1");
+        assert_eq!(super::attachment_of(&tmp), Some("ctr@net1"));
+        assert_eq!(super::attachment_of("ctr@net1"), Some("ctr@net1"));
+        assert_eq!(super::attachment_of(".lock"), None);
+    }
 }

@@ -62,6 +62,7 @@ impl Plugin for Sriov {
                 None => Ok(()),
             }
         })??;
+        store.discard_partial(req)?;
         let Some(rec) = store.find(req)? else {
             return Ok(());
         };

@@ -122,35 +122,46 @@ impl Store {
             .map_err(|e| Error::Internal { msg: format!("{} is not a railcni sriov record: {e}", path.display()) })
     }
 
-    /// Write atomically: a temp file, fsync'd, renamed over the record.
+    /// The temporary file of VF `pci`'s record (written under its lock).
+    fn temp_path(&self, pci: &str) -> PathBuf {
+        self.dir.join(format!(".{pci}.tmp"))
+    }
+
+    /// Write atomically (see `cni::statefile`), under the VF's lock.
     pub fn save(&self, rec: &Record) -> Result<(), Error> {
         self.create_dir()?;
         let path = self.path(&rec.pci);
-        let tmp = self.dir.join(format!(".{}.tmp", rec.pci));
-        let io = |e| Error::io(format!("writing {}", path.display()), e);
         let json = serde_json::to_vec_pretty(rec).map_err(|e| Error::Internal { msg: e.to_string() })?;
-        {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(io)?;
-            f.write_all(&json).and_then(|_| f.sync_all()).map_err(io)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io)
+        cni::statefile::write_atomic(&path, &self.temp_path(&rec.pci), &json)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 
     pub fn remove(&self, pci: &str) -> Result<(), Error> {
-        match std::fs::remove_file(self.path(pci)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::io(format!("removing {}", self.path(pci).display()), e))
+        let path = self.path(pci);
+        cni::statefile::remove(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))
+    }
+
+    /// DEL: the temporary record an ADD of this attachment, killed before
+    /// its rename, left behind (the VF was not touched yet). It is complete
+    /// (written and fsync'd), so it names its attachment.
+    pub fn discard_partial(&self, req: &Request) -> Result<(), Error> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(format!("reading {}", self.dir.display()), e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pci) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
+            // Under the VF's lock: an ADD that is alive may be writing it.
+            let _lock = self.lock(pci)?;
+            let path = self.temp_path(pci);
+            let partial = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok());
+            if partial.is_some_and(|r| r.is_for(req)) {
+                cni::statefile::remove(&path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
             }
-            _ => Ok(()),
         }
+        Ok(())
     }
 
     /// Every record, for GC and for DEL without a deviceID.
