@@ -148,6 +148,44 @@ fn a_link_that_never_comes_up_times_out() {
     });
 }
 
+/// Regression: a carrier change is reported by the kernel itself (linkwatch,
+/// sender port id 0). The event socket was unbound, so its port id was 0 too,
+/// and multicast skipped it as the sender: the wait ran into its timeout
+/// whenever the carrier came after the first read (an SR-IOV VF, 1 in 3).
+#[test]
+fn a_carrier_change_the_kernel_reports_ends_the_wait() {
+    let host = TestNs::new("host");
+    in_host(&host, || {
+        block_on(async {
+            let nl = Netlink::connect().unwrap();
+            let here = Netns::current().unwrap();
+            let spec = VethSpec {
+                name: "rcnlc",
+                peer: "rcnld",
+                peer_ns_fd: here.fd(),
+                mtu: None,
+                peer_mac: None,
+                txqueuelen: None,
+            };
+            nl.add_veth(&spec).await.unwrap();
+            let c = nl.require_link("rcnlc").await.unwrap();
+            nl.set_up(c.index).await.unwrap();
+            // The peer comes up from another process while we wait: the only
+            // event about rcnlc is then the kernel's carrier change.
+            let peer_up = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let ok = Command::new("ip").args(["link", "set", "rcnld", "up"]).status().expect("ip").success();
+                assert!(ok, "ip link set rcnld up");
+            };
+            let started = std::time::Instant::now();
+            let (up, ()) = futures_util::future::join(nl.wait_oper_up(c.index, Duration::from_secs(5)), peer_up).await;
+            assert!(up.unwrap().oper_up);
+            assert!(started.elapsed() < Duration::from_secs(2), "woke after {:?}", started.elapsed());
+        })
+        .unwrap()
+    });
+}
+
 #[test]
 fn addresses_routes_rules_and_neighbours() {
     let host = TestNs::new("host");
