@@ -122,24 +122,24 @@ fn veth_peer_is_born_in_the_pod_and_joins_a_bridge() {
     });
 }
 
+/// A veth pair in this namespace with `name` up and `peer` down, so `name`
+/// has no carrier yet.
+async fn veth_one_end_up(nl: &Netlink, name: &str, peer: &str) -> netlink::Link {
+    let here = Netns::current().unwrap();
+    let spec = VethSpec { name, peer, peer_ns_fd: here.fd(), mtu: None, peer_mac: None, txqueuelen: None };
+    nl.add_veth(&spec).await.unwrap();
+    let link = nl.require_link(name).await.unwrap();
+    nl.set_up(link.index).await.unwrap();
+    link
+}
+
 #[test]
 fn a_link_that_never_comes_up_times_out() {
     let host = TestNs::new("host");
     in_host(&host, || {
         block_on(async {
             let nl = Netlink::connect().unwrap();
-            let here = Netns::current().unwrap();
-            let spec = VethSpec {
-                name: "rcnla",
-                peer: "rcnlb",
-                peer_ns_fd: here.fd(),
-                mtu: None,
-                peer_mac: None,
-                txqueuelen: None,
-            };
-            nl.add_veth(&spec).await.unwrap();
-            let a = nl.require_link("rcnla").await.unwrap();
-            nl.set_up(a.index).await.unwrap();
+            let a = veth_one_end_up(&nl, "rcnla", "rcnlb").await;
             // The peer stays down, so the carrier never comes.
             let e = nl.wait_oper_up(a.index, Duration::from_millis(200)).await.unwrap_err();
             assert!(matches!(e, netlink::Error::Timeout { .. }), "{e}");
@@ -158,18 +158,7 @@ fn a_carrier_change_the_kernel_reports_ends_the_wait() {
     in_host(&host, || {
         block_on(async {
             let nl = Netlink::connect().unwrap();
-            let here = Netns::current().unwrap();
-            let spec = VethSpec {
-                name: "rcnlc",
-                peer: "rcnld",
-                peer_ns_fd: here.fd(),
-                mtu: None,
-                peer_mac: None,
-                txqueuelen: None,
-            };
-            nl.add_veth(&spec).await.unwrap();
-            let c = nl.require_link("rcnlc").await.unwrap();
-            nl.set_up(c.index).await.unwrap();
+            let c = veth_one_end_up(&nl, "rcnlc", "rcnld").await;
             // The peer comes up from another process while we wait: the only
             // event about rcnlc is then the kernel's carrier change.
             let peer_up = async {
