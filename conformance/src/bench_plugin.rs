@@ -78,7 +78,7 @@ pub trait Scenario: Sync {
 pub fn usage(plugin: &str) -> String {
     format!(
         "usage: bench {plugin} [--reps N] [--bursts N,N..] [--burst-reps K] [--libcni N] [--quick] [--json PATH]
-       [--ours-only]
+       [--markdown] [--ours-only]
 
   --reps N        timed ADD+DEL pairs per implementation (default 50)
   --bursts LIST   concurrent pods per burst (default 2,4,8,32; 0 for none)
@@ -89,6 +89,7 @@ pub fn usage(plugin: &str) -> String {
                   regression bound (ADD wall or CPU p50 > {QUICK_MAX_RATIO}x, or any failure)
   --ours-only     skip the reference
   --json PATH     also write the results as JSON
+  --markdown      also print the tables as the README has them
 
 Binaries: ours = $RAILCNI_BIN_DIR/{{{plugin},host-local}} (default <workspace>/target/release),
 reference = /usr/lib/cni/{{{plugin},host-local}}. Needs root."
@@ -108,6 +109,7 @@ pub struct Opts {
     pub burst_reps: usize,
     pub libcni: usize,
     pub quick: bool,
+    pub markdown: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts, String> {
@@ -116,8 +118,16 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
 
 /// [`Opts`] from `args`, with `reps` reps by default and `quick` with `--quick`.
 pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opts, String> {
-    let mut o =
-        Opts { reps, json: None, ours_only: false, bursts: vec![2, 4, 8, 32], burst_reps: 3, libcni: 20, quick: false };
+    let mut o = Opts {
+        reps,
+        json: None,
+        ours_only: false,
+        bursts: vec![2, 4, 8, 32],
+        burst_reps: 3,
+        libcni: 20,
+        quick: false,
+        markdown: false,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
@@ -138,6 +148,7 @@ pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opt
             "--libcni" => o.libcni = value("--libcni")?.parse().map_err(|_| "--libcni: not a number".to_string())?,
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
             "--ours-only" => o.ours_only = true,
+            "--markdown" => o.markdown = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -421,6 +432,9 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
     print_table(&rows, &ipam_rss);
     print_bursts(&bursts);
     print_libcni(&libcni);
+    if o.markdown {
+        print_markdown(&rows, &bursts);
+    }
     println!("loadavg at start: {load_start}; at end: {load_end}");
     if let Some(path) = &o.json {
         let ratios: Vec<Value> = ["ADD", "DEL"]
@@ -548,6 +562,55 @@ fn print_libcni(libcni: &[(&str, Vec<Duration>)]) {
     }
 }
 
+/// The README's tables: times in ms, peak RSS in MiB, throughput in pods/s.
+fn print_markdown(rows: &[Row], bursts: &[(&str, Burst)]) {
+    let name = |label: &str| if label == "ours" { "railcni" } else { "reference" };
+    println!("\n| op | impl | wall p50 | wall p90 | wall p99 | CPU p50 | peak RSS |");
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (op, label, s) in rows {
+        println!(
+            "| {op} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} MiB |",
+            name(label),
+            s.wall_p50,
+            s.wall_p90,
+            s.wall_p99,
+            s.cpu_p50,
+            s.max_rss_kib as f64 / 1024.0
+        );
+    }
+    for op in ["ADD", "DEL"] {
+        if let (Some(o), Some(r)) = (find(rows, op, "ours"), find(rows, op, "ref")) {
+            let x = |a: f64, b: f64| ratio(a, b).map(|x| format!("{x:.2}×")).unwrap_or_else(|| "-".into());
+            println!(
+                "| {op} | railcni / reference | {} | {} | {} | {} | {} |",
+                x(o.wall_p50, r.wall_p50),
+                x(o.wall_p90, r.wall_p90),
+                x(o.wall_p99, r.wall_p99),
+                x(o.cpu_p50, r.cpu_p50),
+                x(o.max_rss_kib as f64, r.max_rss_kib as f64)
+            );
+        }
+    }
+    if bursts.is_empty() {
+        return;
+    }
+    println!("\n| pods | railcni ADD/s | reference ADD/s | ratio | railcni DEL/s | reference DEL/s |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for pair in bursts.chunks(2) {
+        if let [(_, o), (_, r)] = pair {
+            println!(
+                "| {} | {:.0} | {:.0} | {:.2}× | {:.0} | {:.0} |",
+                o.pods,
+                o.adds_per_sec(),
+                r.adds_per_sec(),
+                o.adds_per_sec() / r.adds_per_sec(),
+                o.dels_per_sec(),
+                r.dels_per_sec()
+            );
+        }
+    }
+}
+
 /// `--quick`: a regression bound on the ratios, and no failure under load.
 fn quick_gate(rows: &[Row], bursts: &[(&str, Burst)]) -> Result<(), String> {
     let failures: usize = bursts.iter().filter(|(l, _)| *l == "ours").map(|(_, b)| b.failures).sum();
@@ -614,6 +677,7 @@ mod tests {
         assert!(parse_opts(&args(&["--burst-reps", "0"])).is_err());
         assert_eq!(o.json, Some(PathBuf::from("/tmp/x.json")));
         assert_eq!(parse_opts(&args(&["--reps", "7"])).unwrap().reps, 7);
+        assert!(parse_opts(&args(&["--markdown"])).unwrap().markdown);
         assert!(parse_opts(&args(&["--reps", "0"])).is_err());
         assert!(parse_opts(&args(&["--frobnicate"])).is_err());
     }
