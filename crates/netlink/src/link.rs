@@ -238,35 +238,41 @@ impl Netlink {
     /// Find or create a bridge, and bring it up. Concurrent creators are fine:
     /// losing the race (EEXIST) means someone else made it.
     pub async fn ensure_bridge(&self, spec: &BridgeSpec<'_>) -> Result<Link, Error> {
-        if self.link_by_name(spec.name).await?.is_none() {
-            // Only ask for VLAN filtering when needed: kernels built without
-            // it refuse the attribute even when it is false.
-            let mut b = LinkBridge::new(spec.name);
-            if let Some(mtu) = spec.mtu {
-                b = b.mtu(mtu);
+        let link = match self.link_by_name(spec.name).await? {
+            Some(link) => link,
+            None => {
+                // Only ask for VLAN filtering when needed: kernels built without
+                // it refuse the attribute even when it is false.
+                let mut b = LinkBridge::new(spec.name);
+                if let Some(mtu) = spec.mtu {
+                    b = b.mtu(mtu);
+                }
+                if spec.pin_mac {
+                    // Given at creation, the address is fixed from the first
+                    // instant (NET_ADDR_SET): no port can change it in between.
+                    b = b.address(random_mac()?);
+                }
+                match self.add_link(b.build(), &format!("creating bridge {}", spec.name)).await {
+                    Err(e) if !e.is_exists() => return Err(e),
+                    _ => {}
+                }
+                self.require_link(spec.name).await?
             }
-            if spec.pin_mac {
-                // Given at creation, the address is fixed from the first
-                // instant (NET_ADDR_SET): no port can change it in between.
-                b = b.address(random_mac()?);
-            }
-            match self.add_link(b.build(), &format!("creating bridge {}", spec.name)).await {
-                Err(e) if !e.is_exists() => return Err(e),
-                _ => {}
-            }
-        }
-        let link = self.require_link(spec.name).await?;
+        };
         if link.kind != "bridge" {
             return Err(Error::Netlink {
                 op: format!("using bridge {}", spec.name),
                 msg: format!("{} already exists and is not a bridge (kind {:?})", spec.name, link.kind),
             });
         }
-        let mut set = LinkUnspec::new_with_index(link.index).up();
-        if spec.promisc {
-            set = set.promiscuous(true);
+        // Every ADD after the first finds the bridge up: no write then.
+        if !link.admin_up || (spec.promisc && !link.promisc) {
+            let mut set = LinkUnspec::new_with_index(link.index).up();
+            if spec.promisc {
+                set = set.promiscuous(true);
+            }
+            self.set_link(set.build(), &format!("bringing up bridge {}", spec.name)).await?;
         }
-        self.set_link(set.build(), &format!("bringing up bridge {}", spec.name)).await?;
         if spec.vlan_filtering {
             let vf = LinkBridge::new(spec.name).vlan_filtering(true).index(link.index).build();
             self.set_link(vf, &format!("enabling VLAN filtering on {}", spec.name)).await?;
@@ -411,9 +417,13 @@ impl Netlink {
     }
 
     /// Wait until link `index` is operationally up, on link events rather
-    /// than a sleep loop. The subscription starts before the link is first
-    /// read, so a change between the read and the wait is still seen.
+    /// than a sleep loop. A link that is up already costs one read, not an
+    /// event socket. Otherwise the subscription starts before the link is
+    /// read again, so a change between that read and the wait is still seen.
     pub async fn wait_oper_up(&self, index: u32, timeout: Duration) -> Result<Link, Error> {
+        if let Some(up) = self.link_by_index(index).await?.filter(|l| l.oper_up) {
+            return Ok(up);
+        }
         let mut sub = self.link_events()?;
         self.wait_with(&mut sub.events, index, timeout).await
     }

@@ -34,6 +34,9 @@ impl Sockets {
     /// [`Netlink::wait_oper_up`] for a link in the pod. The event socket
     /// has to be bound in the pod namespace, so it is opened from inside it.
     pub async fn wait_pod_link_up(&self, index: u32, timeout: std::time::Duration) -> Result<crate::Link, Error> {
+        if let Some(up) = self.pod.link_by_index(index).await?.filter(|l| l.oper_up) {
+            return Ok(up);
+        }
         let mut sub = self.in_pod(crate::socket::LinkEvents::subscribe)??;
         self.pod.wait_with(&mut sub.events, index, timeout).await
     }
