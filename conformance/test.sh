@@ -9,6 +9,8 @@ bash conformance/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The crate graph of README "Architecture": no crate depends against it.
+python3 .ci/crate-graph.py
 # The benchmarks measure what the image ships: the static musl builds
 # (deploy/build-static.sh, run again by deploy/check.sh below at no cost).
 static=target/static/x86_64-unknown-linux-musl

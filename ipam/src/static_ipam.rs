@@ -59,6 +59,16 @@ impl Plugin for Static {
         load(req).map(|_| ())
     }
 
+    /// Nothing to collect: static keeps no state.
+    fn gc(&self, _req: &Request) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Always available: static needs nothing to hand out its addresses.
+    fn status(&self, _req: &Request) -> Result<(), Error> {
+        Ok(())
+    }
+
     fn check(&self, req: &Request) -> Result<(), Error> {
         let (addresses, _) = load(req)?;
         let prev = req.require_prev_result()?;

@@ -123,12 +123,13 @@ impl Request {
     }
 }
 
-/// A link's `mtu` key: 0 means "leave it to the kernel" (the master's MTU).
+/// A link's `mtu` key: 0 means "leave it to the kernel" (a master's MTU,
+/// or the kernel's default for a new bridge or veth).
 pub fn link_mtu(mtu: i64) -> Result<Option<u32>, Error> {
     match mtu {
         0 => Ok(None),
         m if (68..=65535).contains(&m) => Ok(Some(m as u32)),
-        m => Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the master's)"))),
+        m => Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the kernel's choice)"))),
     }
 }
 

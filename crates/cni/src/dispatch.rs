@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-/// One CNI plugin binary. GC and STATUS default to success, which is what the
-/// spec asks of a plugin with nothing to collect or report.
+/// One CNI plugin binary. GC and STATUS default to forwarding to the
+/// config's IPAM plugin (success without one): an interface plugin with
+/// nothing of its own to collect or report still owes the runtime its
+/// IPAM's answer. An IPAM plugin overrides both.
 pub trait Plugin {
     /// One line printed to stderr when `CNI_COMMAND` is unset.
     fn about(&self) -> &'static str;
@@ -25,16 +27,23 @@ pub trait Plugin {
         &[]
     }
 
+    /// False for a plugin that never reads `CNI_ARGS` (the reference's
+    /// loopback): then no value of it is refused, as in Go, where only a
+    /// plugin that loads its args can fail on them.
+    fn reads_args(&self) -> bool {
+        true
+    }
+
     fn add(&self, req: &Request) -> Result<CniResult, Error>;
     fn del(&self, req: &Request) -> Result<(), Error>;
     fn check(&self, req: &Request) -> Result<(), Error>;
 
-    fn gc(&self, _req: &Request) -> Result<(), Error> {
-        Ok(())
+    fn gc(&self, req: &Request) -> Result<(), Error> {
+        crate::delegate::forward(req, Command::Gc)
     }
 
-    fn status(&self, _req: &Request) -> Result<(), Error> {
-        Ok(())
+    fn status(&self, req: &Request) -> Result<(), Error> {
+        crate::delegate::forward(req, Command::Status)
     }
 }
 
@@ -104,7 +113,7 @@ pub fn request(plugin: &dyn Plugin, env: Env, stdin: Vec<u8>, version: &mut Stri
         return Err(Error::config("name", "network name is missing"));
     }
     validate_id("network name", &conf.name).map_err(|m| Error::config("name", m))?;
-    let args = CniArgs::parse(&env.args, plugin.known_args())?;
+    let args = if plugin.reads_args() { CniArgs::parse(&env.args, plugin.known_args())? } else { CniArgs::default() };
     Ok(Request { env, args, conf, version: parsed, raw, stdin })
 }
 

@@ -61,16 +61,3 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// Kernel errors become the CNI's internal error class unless a caller maps
-/// them first; an invalid netns is the spec's "invalid netns" case (code 8
-/// in libcni's error set, reported here as code 4, a bad `CNI_NETNS`).
-impl From<Error> for cni::Error {
-    fn from(e: Error) -> cni::Error {
-        match e {
-            Error::Netns { .. } => cni::Error::env("CNI_NETNS", e.to_string()),
-            Error::Io { source, what } => cni::Error::io(what, source),
-            other => cni::Error::Internal { msg: other.to_string() },
-        }
-    }
-}

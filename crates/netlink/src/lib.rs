@@ -1,4 +1,6 @@
-//! railcni's shared netlink layer: the only code that talks to the kernel.
+//! railcni's netlink layer: the only code that talks to the kernel, and
+//! nothing else (no CNI types: the plugin steps built on it live in the
+//! `attach` crate).
 //!
 //! It wraps `rtnetlink` (pinned exactly, since nearly every release breaks
 //! its API) behind railcni's own types. A plugin opens one [`Netlink`]
@@ -7,17 +9,16 @@
 //! lifetime, so no `.await` ever runs with the thread inside the pod.
 
 mod addr;
-pub mod attach;
-pub mod configure;
 mod error;
+pub mod fault;
 pub mod ipvlan;
+mod kind;
 mod link;
 pub mod macvlan;
 mod neigh;
 mod netns;
 pub mod nft;
 mod pair;
-pub mod policy;
 mod route;
 mod rule;
 mod socket;
@@ -28,10 +29,11 @@ pub mod vlan;
 
 pub use addr::Addr;
 pub use error::Error;
+pub use kind::{IpvlanFlag, IpvlanMode, LinkKind, MacvlanMode, VlanProtocol};
 pub use link::{BridgePort, BridgeSpec, Link, VethSpec, format_mac, parse_mac, random_mac};
 pub use neigh::Neighbour;
 pub use netns::Netns;
-pub use pair::{Sockets, with_pod};
+pub use pair::Sockets;
 pub use route::{Route, TABLE_MAIN};
 pub use rule::Rule;
 pub use socket::{Netlink, block_on};

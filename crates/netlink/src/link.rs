@@ -2,12 +2,13 @@
 //! bridge), attributes, bridge ports and VLANs, deletion, and waiting for
 //! a link to come up through link events.
 
+use crate::LinkKind;
 use crate::{Error, Netlink};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
-    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoIpVlan, InfoMacVlan, InfoPortData, InfoVeth, InfoVlan,
-    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
+    BridgeVlanInfoFlags, InfoBridgePort, InfoData, InfoPortData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
+    LinkMessage, State,
 };
 use rtnetlink::{LinkBridge, LinkBridgePort, LinkBridgeVlan, LinkMessageBuilder, LinkUnspec, LinkVeth};
 use std::time::Duration;
@@ -17,8 +18,7 @@ use std::time::Duration;
 pub struct Link {
     pub index: u32,
     pub name: String,
-    /// `bridge`, `veth`, `macvlan`, …; empty for a physical device.
-    pub kind: String,
+    pub kind: LinkKind,
     pub mac: String,
     pub mtu: u32,
     pub txqueuelen: u32,
@@ -30,12 +30,6 @@ pub struct Link {
     /// IFLA_LINK: a veth's peer index, a macvlan's parent.
     pub link: Option<u32>,
     pub bridge_port: BridgePort,
-    /// macvlan mode (`bridge`, `private`, …), for macvlan links.
-    pub macvlan_mode: Option<String>,
-    /// VLAN id and protocol (`802.1q`/`802.1ad`), for VLAN links.
-    pub vlan: Option<(u16, String)>,
-    /// The port's mode and flag (`l2`, `bridge`), for ipvlan links.
-    pub ipvlan: Option<(String, String)>,
     /// IFLA_LINK_NETNSID: `link` is an index in another namespace.
     pub link_netnsid: Option<i32>,
 }
@@ -75,39 +69,12 @@ impl Link {
 }
 
 fn read_info(link: &mut Link, infos: Vec<LinkInfo>) {
+    let mut kind = None;
+    let mut data = None;
     for info in infos {
         match info {
-            LinkInfo::Kind(kind) => link.kind = kind.to_string(),
-            LinkInfo::Data(InfoData::Vlan(attrs)) => {
-                let mut vlan = (0, "802.1q".to_string());
-                for a in attrs {
-                    match a {
-                        InfoVlan::Id(id) => vlan.0 = id,
-                        InfoVlan::Protocol(p) => vlan.1 = crate::vlan::protocol_name(p).to_string(),
-                        _ => {}
-                    }
-                }
-                link.vlan = Some(vlan);
-            }
-            LinkInfo::Data(InfoData::MacVlan(attrs)) => {
-                for a in attrs {
-                    if let InfoMacVlan::Mode(m) = a {
-                        link.macvlan_mode = Some(crate::macvlan::mode_name(m).to_string());
-                    }
-                }
-            }
-            LinkInfo::Data(InfoData::IpVlan(attrs)) => {
-                let mut port = (crate::ipvlan::Mode::L3, crate::ipvlan::Flags::empty());
-                for a in attrs {
-                    match a {
-                        InfoIpVlan::Mode(m) => port.0 = m,
-                        InfoIpVlan::Flags(f) => port.1 = f,
-                        _ => {}
-                    }
-                }
-                link.ipvlan =
-                    Some((crate::ipvlan::mode_name(port.0).to_string(), crate::ipvlan::flag_name(port.1).to_string()));
-            }
+            LinkInfo::Kind(k) => kind = Some(k.to_string()),
+            LinkInfo::Data(d) => data = Some(d),
             LinkInfo::PortData(InfoPortData::BridgePort(attrs)) => {
                 for a in attrs {
                     match a {
@@ -119,6 +86,9 @@ fn read_info(link: &mut Link, infos: Vec<LinkInfo>) {
             }
             _ => {}
         }
+    }
+    if let Some(kind) = kind {
+        link.kind = LinkKind::from_info(&kind, data.as_ref());
     }
 }
 
@@ -205,12 +175,12 @@ impl Netlink {
     }
 
     /// Create a link; EEXIST comes back as an error with that errno.
-    pub async fn add_link(&self, msg: LinkMessage, op: &str) -> Result<(), Error> {
+    pub(crate) async fn add_link(&self, msg: LinkMessage, op: &str) -> Result<(), Error> {
         self.ack(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, op).await
     }
 
     /// Change attributes of an existing link.
-    pub async fn set_link(&self, msg: LinkMessage, op: &str) -> Result<(), Error> {
+    pub(crate) async fn set_link(&self, msg: LinkMessage, op: &str) -> Result<(), Error> {
         self.ack(RouteNetlinkMessage::SetLink(msg), 0, op).await
     }
 
@@ -259,10 +229,10 @@ impl Netlink {
                 self.require_link(spec.name).await?
             }
         };
-        if link.kind != "bridge" {
+        if link.kind != LinkKind::Bridge {
             return Err(Error::Netlink {
                 op: format!("using bridge {}", spec.name),
-                msg: format!("{} already exists and is not a bridge (kind {:?})", spec.name, link.kind),
+                msg: format!("{} already exists and is not a bridge (kind {:?})", spec.name, link.kind.name()),
             });
         }
         // Every ADD after the first finds the bridge up: no write then.

@@ -1,38 +1,15 @@
 //! macvlan links, created directly in the pod namespace.
 
-use crate::{Error, Netlink};
-pub use netlink_packet_route::link::MacVlanMode as Mode;
-use netlink_packet_route::link::{InfoMacVlan, MacVlanMode};
+use crate::{Error, MacvlanMode, Netlink};
+use netlink_packet_route::link::InfoMacVlan;
 use rtnetlink::LinkMacVlan;
-
-/// The kernel's macvlan modes, by their CNI config names.
-pub fn parse_mode(s: &str) -> Option<MacVlanMode> {
-    Some(match s {
-        "bridge" => MacVlanMode::Bridge,
-        "private" => MacVlanMode::Private,
-        "vepa" => MacVlanMode::Vepa,
-        "passthru" => MacVlanMode::Passthrough,
-        _ => return None,
-    })
-}
-
-pub fn mode_name(m: MacVlanMode) -> &'static str {
-    match m {
-        MacVlanMode::Bridge => "bridge",
-        MacVlanMode::Private => "private",
-        MacVlanMode::Vepa => "vepa",
-        MacVlanMode::Passthrough => "passthru",
-        MacVlanMode::Source => "source",
-        _ => "unknown",
-    }
-}
 
 /// A macvlan to create: `name` on parent `parent` (an index in this
 /// socket's namespace), placed in the namespace of `ns_fd` if given.
 pub struct MacvlanSpec<'a> {
     pub name: &'a str,
     pub parent: u32,
-    pub mode: MacVlanMode,
+    pub mode: MacvlanMode,
     pub ns_fd: Option<std::os::fd::RawFd>,
     pub mtu: Option<u32>,
     pub mac: Option<Vec<u8>>,
@@ -41,7 +18,7 @@ pub struct MacvlanSpec<'a> {
 
 impl Netlink {
     pub async fn add_macvlan(&self, spec: &MacvlanSpec<'_>) -> Result<(), Error> {
-        let mut b = LinkMacVlan::new(spec.name, spec.parent, spec.mode);
+        let mut b = LinkMacVlan::new(spec.name, spec.parent, spec.mode.to_wire());
         if let Some(q) = spec.bc_queue_len {
             b = b.append_info_data(InfoMacVlan::BcQueueLen(q));
         }

@@ -41,12 +41,3 @@ impl Sockets {
         self.pod.wait_with(&mut sub.events, index, timeout).await
     }
 }
-
-/// Run an interface plugin's verb: a single-threaded runtime, a socket in
-/// the host namespace and one in the pod's (`netns`), then `f`.
-pub fn with_pod<T>(netns: &str, f: impl AsyncFnOnce(&Sockets) -> Result<T, cni::Error>) -> Result<T, cni::Error> {
-    crate::block_on(async {
-        let ns = Sockets::open(netns)?;
-        f(&ns).await
-    })?
-}

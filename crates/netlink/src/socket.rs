@@ -127,7 +127,7 @@ impl Netlink {
             }
         }
         // A kill point for the fault tests: the kernel has done (or refused) the request.
-        cni::fault::step(op);
+        crate::fault::step(op);
         match failed {
             Some(e) => Err(e),
             None => Ok((out, interrupted)),

@@ -9,7 +9,7 @@ use crate::{Error, Netns};
 pub fn set(key: &str, value: &str) -> Result<(), Error> {
     let path = format!("/proc/sys/{key}");
     let written = std::fs::write(&path, value).map_err(|source| Error::Io { what: format!("writing {path}"), source });
-    cni::fault::step("sysctl");
+    crate::fault::step("sysctl");
     written
 }
 

@@ -1,15 +1,7 @@
 //! 802.1Q / 802.1ad VLAN links, created directly in the pod namespace.
 
-use crate::{Error, Netlink};
-pub use netlink_packet_route::link::VlanProtocol;
+use crate::{Error, Netlink, VlanProtocol};
 use rtnetlink::LinkVlan;
-
-pub fn protocol_name(p: VlanProtocol) -> &'static str {
-    match p {
-        VlanProtocol::Ieee8021Ad => "802.1ad",
-        _ => "802.1q",
-    }
-}
 
 pub struct VlanSpec<'a> {
     pub name: &'a str,
@@ -24,7 +16,7 @@ impl Netlink {
     /// Create the VLAN device. EEXIST means the (parent, id, protocol) is
     /// taken: the kernel allows one such device, in any namespace.
     pub async fn add_vlan(&self, spec: &VlanSpec<'_>) -> Result<(), Error> {
-        let mut b = LinkVlan::new(spec.name, spec.parent, spec.id).protocol(spec.protocol);
+        let mut b = LinkVlan::new(spec.name, spec.parent, spec.id).protocol(spec.protocol.to_wire());
         if let Some(fd) = spec.ns_fd {
             b = b.setns_by_fd(fd);
         }

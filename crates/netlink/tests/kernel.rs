@@ -93,7 +93,7 @@ fn veth_peer_is_born_in_the_pod_and_joins_a_bridge() {
             let hv = ns.host.require_link("vethrcnl").await.unwrap();
             let cv = ns.pod.require_link("eth0").await.unwrap();
             assert_eq!(
-                (hv.kind.as_str(), cv.kind.as_str(), cv.mac.as_str(), cv.mtu),
+                (hv.kind.name(), cv.kind.name(), cv.mac.as_str(), cv.mtu),
                 ("veth", "veth", "02:11:22:33:44:55", 1400)
             );
             assert!(ns.host.link_by_name("eth0").await.unwrap().is_none(), "the peer must not appear on the host");

@@ -2,9 +2,9 @@
 
 use crate::config::Settings;
 use crate::veth_name;
+use attach::{Error, Options, Result};
 use cni::delegate::has_ipam;
-use cni::{CniResult, Error, Interface, Request, Route, code};
-use netlink::configure::Options;
+use cni::{CniResult, Interface, Request, Route};
 use netlink::{BridgeSpec, Link, Sockets, VethSpec, sysctl};
 use std::time::Duration;
 
@@ -12,14 +12,8 @@ use std::time::Duration;
 /// gives up after ~2.5 s of sleeps; here it is an event wait with that bound.
 const PORT_UP_TIMEOUT: Duration = Duration::from_millis(2500);
 
-pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
-    let ifname = &req.env.ifname;
-    if ns.pod.link_by_name(ifname).await?.is_some() {
-        return Err(Error::plugin(
-            code::INTERFACE_EXISTS,
-            format!("CNI_IFNAME: interface {ifname} already exists in {}", req.env.netns),
-        ));
-    }
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult> {
+    attach::ensure_free(req, ns).await?;
     let bridge = ns
         .host
         .ensure_bridge(&BridgeSpec {
@@ -60,7 +54,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
 
 /// The veth pair: the container end is born in the pod namespace with its
 /// final name, so nothing is moved and no name can clash on the host.
-async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link, Error> {
+async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link> {
     let mut name = veth_name(&req.env.container_id, &req.env.ifname, 0);
     for attempt in 1..=10 {
         let spec = VethSpec {
@@ -78,10 +72,10 @@ async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link, 
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Error::Internal { msg: "could not find a free host veth name after 10 tries".into() })
+    Err(Error::internal("could not find a free host veth name after 10 tries"))
 }
 
-async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_veth: &Link) -> Result<CniResult, Error> {
+async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_veth: &Link) -> Result<CniResult> {
     let host = &ns.host;
     // The pod end, read once: its MAC is fixed from creation.
     let cont = ns.pod.require_link(&req.env.ifname).await?;
@@ -93,12 +87,12 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     configure_port_vlans(s, ns, host_veth.index).await?;
     if s.conf.macspoofchk {
         let mac = netlink::parse_mac(&cont.mac)
-            .ok_or_else(|| Error::Internal { msg: format!("{} has no usable MAC ({:?})", cont.name, cont.mac) })?;
+            .ok_or_else(|| Error::internal(format!("{} has no usable MAC ({:?})", cont.name, cont.mac)))?;
         netlink::nft::spoofchk::setup(&req.env.container_id, &req.env.ifname, &host_veth.name, &mac)?;
     }
 
     // The pod's veth is interface 2: [bridge, host veth, pod veth], as in the reference.
-    let (lease, mut result) = netlink::attach::lease(req, 2)?;
+    let (lease, mut result) = attach::lease(req, 2)?;
     tracing::debug!("IPAM done");
     if s.conf.is_default_gateway {
         add_default_routes(&mut result);
@@ -108,7 +102,7 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
     pod_sysctls(req, s, ns)?;
     if !s.conf.disable_container_interface {
         let opts = Options { dad: s.conf.enabledad };
-        netlink::policy::configure(ns, &cont, 2, &mut result, s.policy.as_ref(), opts).await?;
+        attach::policy::configure(ns, &cont, 2, &mut result, s.policy.as_ref(), opts).await?;
     }
     tracing::debug!("pod interface configured");
     if s.conf.is_gateway {
@@ -144,7 +138,7 @@ async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_ve
 }
 
 /// Access VLAN (untagged, PVID) and trunk VLANs (tagged) on the host port.
-async fn configure_port_vlans(s: &Settings, ns: &Sockets, port: u32) -> Result<(), Error> {
+async fn configure_port_vlans(s: &Settings, ns: &Sockets, port: u32) -> Result<()> {
     if !s.vlan_filtering() {
         return Ok(());
     }
@@ -179,7 +173,7 @@ fn add_default_routes(result: &mut CniResult) {
 /// With IPAM, `arp_notify` announces the address on link up, and
 /// `accept_dad` follows `enabledad` whatever the address family. L2 pods
 /// are left alone. Both as in the reference.
-fn pod_sysctls(req: &Request, s: &Settings, ns: &Sockets) -> Result<(), Error> {
+fn pod_sysctls(req: &Request, s: &Settings, ns: &Sockets) -> Result<()> {
     if !has_ipam(req) {
         return Ok(());
     }

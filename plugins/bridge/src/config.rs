@@ -109,11 +109,7 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
             format!("{:?} must be \"iptables\" or \"nftables\"", conf.ip_masq_backend),
         ));
     }
-    let mtu = match conf.mtu {
-        0 => None,
-        m if (68..=65535).contains(&m) => Some(m as u32),
-        m => return Err(Error::config("mtu", format!("{m} is out of range (68-65535, or 0 for the kernel default)"))),
-    };
+    let mtu = cni::config::link_mtu(conf.mtu)?;
     let vlan = match conf.vlan {
         0 => None,
         v if (1..=4094).contains(&v) => Some(v as u16),

@@ -1,15 +1,16 @@
 //! `isGateway`: the gateway addresses live on the bridge, and the host forwards.
 
 use crate::config::Settings;
-use cni::{CniResult, Error};
+use attach::{Error, Result};
+use cni::CniResult;
 use ipnetwork::IpNetwork;
 use netlink::{Link, Sockets, sysctl};
 
-pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResult) -> Result<(), Error> {
+pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResult) -> Result<()> {
     let mut forward = (false, false);
     for ip in &result.ips {
         let Some(gw) = ip.gateway else { continue };
-        let want = IpNetwork::new(gw, ip.address.prefix()).map_err(|e| Error::Internal { msg: e.to_string() })?;
+        let want = IpNetwork::new(gw, ip.address.prefix()).map_err(|e| Error::internal(e.to_string()))?;
         ensure_address(s, ns, bridge, want).await?;
         if gw.is_ipv4() {
             forward.0 = true;
@@ -28,7 +29,7 @@ pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResul
 
 /// Put `want` on the bridge. Another address in the way (IPv4: any other;
 /// IPv6: an overlapping one) is an error unless `forceAddress` replaces it.
-async fn ensure_address(s: &Settings, ns: &Sockets, bridge: &Link, want: IpNetwork) -> Result<(), Error> {
+async fn ensure_address(s: &Settings, ns: &Sockets, bridge: &Link, want: IpNetwork) -> Result<()> {
     let existing = ns.host.addresses(Some(bridge.index)).await?;
     for a in existing.iter().filter(|a| a.global && a.cidr.is_ipv4() == want.is_ipv4()) {
         if a.cidr == want {

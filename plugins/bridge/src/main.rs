@@ -7,57 +7,51 @@ mod config;
 mod del;
 mod gateway;
 
+use attach::{PodPlugin, Result};
 use cni::delegate::forward;
-use cni::{CniResult, Command, Error, Plugin, Request};
+use cni::{CniResult, Command, Request};
+use netlink::Sockets;
 
 struct Bridge;
 
-impl Plugin for Bridge {
-    fn about(&self) -> &'static str {
-        "railcni bridge: connects the pod to a host bridge with a veth pair"
-    }
-
+impl PodPlugin for Bridge {
+    type Settings = config::Settings;
+    const ABOUT: &'static str = "railcni bridge: connects the pod to a host bridge with a veth pair";
     /// MAC is ours; IP and GATEWAY belong to the IPAM plugins we delegate to.
-    fn known_args(&self) -> &'static [&'static str] {
-        &["MAC", "IP", "GATEWAY"]
+    const KNOWN_ARGS: &'static [&'static str] = &["MAC", "IP", "GATEWAY"];
+
+    fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
+        config::load(req)
     }
 
-    fn add(&self, req: &Request) -> Result<CniResult, Error> {
-        let s = config::load(req)?;
-        netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
+    async fn add(&self, req: &Request, s: &Self::Settings, ns: &Sockets) -> Result<CniResult> {
+        add::add(req, s, ns).await
     }
 
-    /// DEL decodes the config but does not validate it: after an ADD that
-    /// was refused for a bad value (and made nothing), a runtime rolling back
-    /// (Multus does) must still get a clean DEL.
-    fn del(&self, req: &Request) -> Result<(), Error> {
+    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
+        check::check(req, s, ns, prev).await
+    }
+
+    /// DEL decodes the config (for `ipMasq` and `macspoofchk`) but does not
+    /// validate it.
+    fn del(&self, req: &Request) -> Result<(), cni::Error> {
         let conf: config::Config = req.decode()?;
-        netlink::block_on(del::del(req, &conf))?
-    }
-
-    fn check(&self, req: &Request) -> Result<(), Error> {
-        let s = config::load(req)?;
-        let prev = req.require_prev_result()?;
-        netlink::with_pod(&req.env.netns, async |ns| check::check(req, &s, ns, &prev).await)
+        attach::block_on(del::del(req, &conf))
     }
 
     /// Masquerade rules of attachments the runtime no longer lists go, then IPAM collects.
-    fn gc(&self, req: &Request) -> Result<(), Error> {
+    fn gc(&self, req: &Request) -> Result<(), cni::Error> {
         let s = config::load(req)?;
         let masq = match cni::gc::valid_attachments(req)? {
             Some(valid) if s.conf.ip_masq => {
                 let valid: Vec<_> = valid.into_iter().map(|a| (a.ifname, a.container_id)).collect();
-                netlink::nft::masq::gc(&req.conf.name, &valid).map(|_| ()).map_err(Error::from)
+                netlink::nft::masq::gc(&req.conf.name, &valid).map(|_| ()).map_err(|e| attach::Error::from(e).into())
             }
             _ => Ok(()),
         };
         // GC carries on past an error and reports it at the end (SPEC: GC).
         let ipam = forward(req, Command::Gc);
         masq.and(ipam)
-    }
-
-    fn status(&self, req: &Request) -> Result<(), Error> {
-        forward(req, Command::Status)
     }
 }
 
@@ -71,5 +65,5 @@ fn veth_name(container_id: &str, ifname: &str, attempt: u32) -> String {
 }
 
 fn main() -> std::process::ExitCode {
-    cni::run_with(&Bridge, &ipam::IN_PROCESS)
+    attach::run(&attach::Pod(Bridge), &ipam::IN_PROCESS)
 }

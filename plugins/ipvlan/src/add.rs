@@ -4,11 +4,12 @@
 
 use crate::config::Settings;
 use crate::port::{self, Port};
-use cni::{CniResult, Error, Request};
+use attach::{Error, Result};
+use cni::{CniResult, Request};
 use netlink::ipvlan::IpvlanSpec;
-use netlink::{Link, Netlink, Sockets, attach};
+use netlink::{Link, Netlink, Sockets};
 
-pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult> {
     let prev = req.prev_result()?;
     let policy = req.policy()?;
     let chained = chained_result(req, prev.as_ref())?;
@@ -41,7 +42,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
     Ok(result)
 }
 
-async fn create(creator: &Netlink, s: &Settings, master: &Link, tmp: &str, ns: &Sockets) -> Result<(), Error> {
+async fn create(creator: &Netlink, s: &Settings, master: &Link, tmp: &str, ns: &Sockets) -> Result<()> {
     let spec = IpvlanSpec {
         name: tmp,
         parent: master.index,
@@ -67,7 +68,7 @@ async fn create(creator: &Netlink, s: &Settings, master: &Link, tmp: &str, ns: &
 /// onto the ipvlan link (as the reference does). `None` means IPAM decides:
 /// an IPAM plugin, or `"ipam": {}` for a link without addresses (L2, beyond
 /// the reference, as in railcni's macvlan and vlan).
-fn chained_result(req: &Request, prev: Option<&CniResult>) -> Result<Option<CniResult>, Error> {
+fn chained_result(req: &Request, prev: Option<&CniResult>) -> Result<Option<CniResult>> {
     if cni::delegate::has_ipam(req) {
         return Ok(None);
     }
@@ -89,7 +90,7 @@ fn chained_result(req: &Request, prev: Option<&CniResult>) -> Result<Option<CniR
 
 /// `master`; unset, the interface of a chained prevResult (if it has exactly
 /// one), else the interface of the default route.
-async fn find_master(nl: &Netlink, s: &Settings, prev: Option<&CniResult>) -> Result<Link, Error> {
+async fn find_master(nl: &Netlink, s: &Settings, prev: Option<&CniResult>) -> Result<Link> {
     if !s.master.is_empty() {
         return attach::master(nl, &s.master).await;
     }

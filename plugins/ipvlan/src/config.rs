@@ -2,7 +2,7 @@
 //! railcni's `stateDir`, validated once.
 
 use cni::{Error, Request};
-use netlink::ipvlan::{Flags, Mode, parse_flag, parse_mode};
+use netlink::{IpvlanFlag, IpvlanMode};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -26,8 +26,8 @@ struct Config {
 pub struct Settings {
     /// Empty: the default-route interface, or the chained prevResult's interface.
     pub master: String,
-    pub mode: Mode,
-    pub flag: Flags,
+    pub mode: IpvlanMode,
+    pub flag: IpvlanFlag,
     pub mtu: Option<u32>,
     pub link_in_container: bool,
     pub state_dir: PathBuf,
@@ -37,10 +37,10 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
     let c: Config = req.decode()?;
     req.policy()?; // Validated here; the shared steps apply it.
     let mode_name = if c.mode.is_empty() { "l2" } else { c.mode.as_str() };
-    let mode =
-        parse_mode(mode_name).ok_or_else(|| Error::config("mode", format!("{mode_name:?} must be l2, l3 or l3s")))?;
+    let mode = IpvlanMode::parse(mode_name)
+        .ok_or_else(|| Error::config("mode", format!("{mode_name:?} must be l2, l3 or l3s")))?;
     let flag_name = if c.flag.is_empty() { "bridge" } else { c.flag.as_str() };
-    let flag = parse_flag(flag_name)
+    let flag = IpvlanFlag::parse(flag_name)
         .ok_or_else(|| Error::config("flag", format!("{flag_name:?} must be bridge, private or vepa")))?;
     if !c.master.is_empty() {
         cni::env::validate_ifname(&c.master).map_err(|m| Error::config("master", m))?;

@@ -5,54 +5,40 @@ mod add;
 mod config;
 mod port;
 
+use attach::{PodPlugin, Result};
 use cni::delegate::forward;
-use cni::{CniResult, Command, Error, Plugin, Request};
-use netlink::attach::{self, check_failed};
-use netlink::ipvlan::{flag_name, mode_name};
+use cni::{CniResult, Command, Request};
+use netlink::{LinkKind, Sockets};
 
 struct Ipvlan;
 
-impl Plugin for Ipvlan {
-    fn about(&self) -> &'static str {
-        "railcni ipvlan: gives the pod an ipvlan link on a host interface"
+impl PodPlugin for Ipvlan {
+    type Settings = config::Settings;
+    const ABOUT: &'static str = "railcni ipvlan: gives the pod an ipvlan link on a host interface";
+
+    fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
+        config::load(req)
     }
 
-    /// IP and GATEWAY belong to the IPAM plugins we delegate to.
-    fn known_args(&self) -> &'static [&'static str] {
-        &["IP", "GATEWAY"]
+    async fn add(&self, req: &Request, s: &Self::Settings, ns: &Sockets) -> Result<CniResult> {
+        add::add(req, s, ns).await
     }
 
-    fn add(&self, req: &Request) -> Result<CniResult, Error> {
-        let s = config::load(req)?;
-        netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, ns).await)
+    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
+        let want = LinkKind::Ipvlan { mode: s.mode, flag: s.flag };
+        attach::check_created_link(req, ns, prev, &want, s.mtu).await.map(drop)
     }
 
-    /// DEL needs neither the master nor a default route, nor the netns,
-    /// nor a valid config beyond `stateDir` (see macvlan's DEL).
-    fn del(&self, req: &Request) -> Result<(), Error> {
+    /// The shared DEL, then this attachment's port record: nothing of the
+    /// config beyond `stateDir` is needed.
+    fn del(&self, req: &Request) -> Result<(), cni::Error> {
         let state_dir = config::state_dir(req)?;
-        netlink::block_on(attach::del(req))??;
+        attach::block_on(attach::del(req))?;
         port::forget_this(req, &state_dir)
     }
 
-    fn check(&self, req: &Request) -> Result<(), Error> {
-        let s = config::load(req)?;
-        let prev = req.require_prev_result()?;
-        netlink::with_pod(&req.env.netns, async |ns| {
-            let link = attach::check(req, ns, &prev, "ipvlan").await?;
-            let want = (mode_name(s.mode).to_string(), flag_name(s.flag).to_string());
-            if link.ipvlan.as_ref() != Some(&want) {
-                return Err(check_failed(format!(
-                    "{} is in ipvlan mode/flag {:?}, config says {want:?}",
-                    link.name, link.ipvlan
-                )));
-            }
-            attach::check_mtu(&link, s.mtu)
-        })
-    }
-
     /// Forget the records of attachments the runtime no longer has, then GC IPAM.
-    fn gc(&self, req: &Request) -> Result<(), Error> {
+    fn gc(&self, req: &Request) -> Result<(), cni::Error> {
         let s = config::load(req)?;
         let records = match cni::gc::valid_attachments(req)? {
             Some(valid) => port::forget_stale(req, &s.state_dir, &valid),
@@ -62,12 +48,8 @@ impl Plugin for Ipvlan {
         let ipam = forward(req, Command::Gc);
         records.and(ipam)
     }
-
-    fn status(&self, req: &Request) -> Result<(), Error> {
-        forward(req, Command::Status)
-    }
 }
 
 fn main() -> std::process::ExitCode {
-    cni::run_with(&Ipvlan, &ipam::IN_PROCESS)
+    attach::run(&attach::Pod(Ipvlan), &ipam::IN_PROCESS)
 }

@@ -13,8 +13,7 @@
 
 use crate::config::Settings;
 use cni::{Error, Request};
-use netlink::ipvlan::{flag_name, mode_name};
-use netlink::{Link, Netlink, Netns, Sockets};
+use netlink::{IpvlanFlag, IpvlanMode, Link, Netlink, Netns, Sockets};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -74,7 +73,7 @@ impl Port {
 
     /// The port's mode and flag, read from a live link in a recorded pod.
     /// Records that no longer lead to one are removed.
-    pub async fn current(&self, ns: &Sockets, master: &Link) -> Result<Option<(String, String)>, Error> {
+    pub async fn current(&self, ns: &Sockets, master: &Link) -> Result<Option<(IpvlanMode, IpvlanFlag)>, Error> {
         let entries = std::fs::read_dir(&self.dir).map_err(io(format!("listing {}", self.dir.display())))?;
         for entry in entries.flatten() {
             let path = entry.path();
@@ -110,7 +109,7 @@ impl Port {
 }
 
 /// The mode and flag of `master`'s port as a link in the recorded namespace reports them.
-async fn live_port(path: &Path, ns: &Sockets, master: &Link) -> Option<(String, String)> {
+async fn live_port(path: &Path, ns: &Sockets, master: &Link) -> Option<(IpvlanMode, IpvlanFlag)> {
     let record: Record = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let pod = Netns::open(Path::new(&record.netns)).ok()?;
     if pod.id() != Some(record.ns_id) {
@@ -141,15 +140,14 @@ impl Drop for Recorded {
 }
 
 /// Refuse an ADD whose mode or flag differs from the port's current ones.
-pub fn refuse_conflict(current: Option<(String, String)>, s: &Settings, master: &Link) -> Result<(), Error> {
+pub fn refuse_conflict(current: Option<(IpvlanMode, IpvlanFlag)>, s: &Settings, master: &Link) -> Result<(), Error> {
     let Some((mode, flag)) = current else {
         return Ok(());
     };
-    let (want_mode, want_flag) = (mode_name(s.mode), flag_name(s.flag));
-    let (field, have, want) = if mode != want_mode {
-        ("mode", &mode, want_mode)
-    } else if flag != want_flag {
-        ("flag", &flag, want_flag)
+    let (field, have, want) = if mode != s.mode {
+        ("mode", mode.name(), s.mode.name())
+    } else if flag != s.flag {
+        ("flag", flag.name(), s.flag.name())
     } else {
         return Ok(());
     };

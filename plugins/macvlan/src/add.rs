@@ -2,11 +2,12 @@
 //! renamed there (so no name can clash on the host), then IPAM and routes.
 
 use crate::config::Settings;
-use cni::{CniResult, Error, Request};
+use attach::{Error, Result};
+use cni::{CniResult, Request};
 use netlink::macvlan::MacvlanSpec;
-use netlink::{Link, Netlink, Sockets, attach};
+use netlink::{Link, Netlink, Sockets};
 
-pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult> {
     attach::ensure_free(req, ns).await?;
     // With linkInContainer the master lives in the pod, and so does the socket that creates the link.
     let creator = if s.link_in_container { &ns.pod } else { &ns.host };
@@ -39,7 +40,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
 }
 
 /// `master`, or the interface of the default route when unset.
-async fn find_master(nl: &Netlink, s: &Settings) -> Result<Link, Error> {
+async fn find_master(nl: &Netlink, s: &Settings) -> Result<Link> {
     if s.master.is_empty() {
         return nl
             .default_route_link()

@@ -1,7 +1,7 @@
 //! macvlan's configuration: the reference keys and defaults, validated once.
 
 use cni::{Error, Request};
-use netlink::macvlan::{Mode as MacVlanMode, parse_mode};
+use netlink::MacvlanMode;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -20,7 +20,7 @@ struct Config {
 pub struct Settings {
     /// Empty: the interface of the default route.
     pub master: String,
-    pub mode: MacVlanMode,
+    pub mode: MacvlanMode,
     pub mtu: Option<u32>,
     pub mac: Option<Vec<u8>>,
     pub link_in_container: bool,
@@ -31,7 +31,8 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
     let c: Config = req.decode()?;
     req.policy()?; // Validated here; the shared steps apply it.
     let mode_name = if c.mode.is_empty() { "bridge" } else { c.mode.as_str() };
-    let mode = parse_mode(mode_name)
+    let mode = MacvlanMode::parse(mode_name)
+        .filter(|m| *m != MacvlanMode::Source)
         .ok_or_else(|| Error::config("mode", format!("{mode_name:?} must be bridge, private, vepa or passthru")))?;
     if !c.master.is_empty() {
         cni::env::validate_ifname(&c.master).map_err(|m| Error::config("master", m))?;

@@ -9,35 +9,47 @@
 mod config;
 mod sbr;
 
-use cni::{CniResult, Error, Plugin, Request};
+use attach::{PodPlugin, Result};
+use cni::{CniResult, Request};
+use netlink::Sockets;
 
 struct Sbr;
 
-impl Plugin for Sbr {
-    fn about(&self) -> &'static str {
-        "railcni sbr: source-based routing for a chained interface"
+impl PodPlugin for Sbr {
+    type Settings = config::Settings;
+    const ABOUT: &'static str = "railcni sbr: source-based routing for a chained interface";
+    const KNOWN_ARGS: &'static [&'static str] = &[];
+
+    fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
+        config::load(req)
     }
 
-    fn add(&self, req: &Request) -> Result<CniResult, Error> {
-        let s = config::load(req)?;
-        netlink::with_pod(&req.env.netns, async |ns| sbr::add(req, &s, ns).await)
+    async fn add(&self, req: &Request, s: &Self::Settings, ns: &Sockets) -> Result<CniResult> {
+        sbr::add(req, s, ns).await
+    }
+
+    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
+        sbr::check(req, s, ns, prev).await
     }
 
     /// DEL does not validate what it does not need: a runtime rolling back an
     /// ADD refused for a bad value (Multus does) gets a clean DEL, which
     /// removes the rules from the attachment's addresses in any table.
-    fn del(&self, req: &Request) -> Result<(), Error> {
+    fn del(&self, req: &Request) -> Result<(), cni::Error> {
         let table = config::load(req).map_or(None, |s| s.table);
-        netlink::block_on(sbr::del(req, table))?
+        attach::block_on(sbr::del(req, table))
     }
 
-    fn check(&self, req: &Request) -> Result<(), Error> {
-        let s = config::load(req)?;
-        let prev = req.require_prev_result()?;
-        netlink::with_pod(&req.env.netns, async |ns| sbr::check(req, &s, ns, &prev).await)
+    /// sbr allocates nothing: no IPAM to forward to, even if the config names one.
+    fn gc(&self, _req: &Request) -> Result<(), cni::Error> {
+        Ok(())
+    }
+
+    fn status(&self, _req: &Request) -> Result<(), cni::Error> {
+        Ok(())
     }
 }
 
 fn main() -> std::process::ExitCode {
-    cni::run(&Sbr)
+    attach::run(&attach::Pod(Sbr), &[])
 }

@@ -7,10 +7,10 @@
 //! source hint). With `table` it adds only the rules.
 
 use crate::config::Settings;
-use cni::{CniResult, Error, IpConfig, Request, Route as CniRoute};
+use attach::policy::{add_rules, delete_rules, delete_rules_where, prev_addresses, source_rule};
+use attach::{Error, Result, check_addresses_and_routes, check_failed};
+use cni::{CniResult, Error as CniError, IpConfig, Request, Route as CniRoute};
 use ipnetwork::IpNetwork;
-use netlink::attach::{check_addresses_and_routes, check_failed};
-use netlink::policy::{add_rules, delete_rules, delete_rules_where, prev_addresses, source_rule};
 use netlink::{Link, Netlink, Route, Rule, Sockets, TABLE_MAIN};
 
 /// The reference's first table id.
@@ -28,17 +28,17 @@ fn ips_of(ifname: &str, prev: &CniResult) -> Vec<IpConfig> {
         .collect()
 }
 
-async fn pod_link(req: &Request, pod: &Netlink) -> Result<Link, Error> {
+async fn pod_link(req: &Request, pod: &Netlink) -> Result<Link> {
     let ifname = &req.env.ifname;
     pod.link_by_name(ifname)
         .await?
-        .ok_or_else(|| Error::env("CNI_IFNAME", format!("no interface {ifname} in {}", req.env.netns)))
+        .ok_or_else(|| CniError::env("CNI_IFNAME", format!("no interface {ifname} in {}", req.env.netns)).into())
 }
 
-pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult> {
     let mut prev = req
         .prev_result()?
-        .ok_or_else(|| Error::config("prevResult", "missing: sbr must be called as a chained plugin"))?;
+        .ok_or_else(|| CniError::config("prevResult", "missing: sbr must be called as a chained plugin"))?;
     let ips = ips_of(&req.env.ifname, &prev);
     if ips.is_empty() {
         return Err(Error::config("prevResult.ips", format!("no IP addresses for interface {}", req.env.ifname)));
@@ -87,7 +87,7 @@ async fn by_source(
     ips: &[IpConfig],
     prev: &mut CniResult,
     undo: &mut Undo,
-) -> Result<(), Error> {
+) -> Result<()> {
     let mut used: Vec<u32> = Vec::new();
     let mut routes = Vec::new();
     for v4 in [true, false] {
@@ -183,18 +183,8 @@ async fn by_source(
 /// DEL: the rules from this attachment's addresses (those on the interface
 /// and those in `prevResult`), only those to `table` if set. A missing
 /// netns or interface is success; the routes went with the interface.
-pub async fn del(req: &Request, table: Option<u32>) -> Result<(), Error> {
-    if req.env.netns.is_empty() {
-        return Ok(());
-    }
-    let ns = match Sockets::open(&req.env.netns) {
-        Ok(ns) => ns,
-        Err(netlink::Error::Netns { path, why }) => {
-            tracing::info!("DEL: netns {path} is gone ({why})");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
-    };
+pub async fn del(req: &Request, table: Option<u32>) -> Result<()> {
+    let Some(ns) = attach::pod_if_present(req)? else { return Ok(()) };
     let _lock = ns.pod_ns.lock()?;
     let mut addrs = prev_addresses(req);
     if let Some(link) = ns.pod.link_by_name(&req.env.ifname).await? {
@@ -211,7 +201,7 @@ pub async fn del(req: &Request, table: Option<u32>) -> Result<(), Error> {
 /// `table`, at `priority`, if set); without `table`, that rule's table has
 /// the default route via the gateway and the address's subnet; the
 /// addresses and routes of `prevResult` are in place.
-pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) -> Result<(), Error> {
+pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
     let link = pod_link(req, &ns.pod).await.map_err(|e| check_failed(e.to_string()))?;
     let ips = ips_of(&req.env.ifname, prev);
     let mut missing = Vec::new();
@@ -244,7 +234,7 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) 
     if !missing.is_empty() {
         return Err(check_failed(format!("sbr for {}: {} missing", link.name, missing.join(", "))));
     }
-    if let Ok(idx) = netlink::attach::prev_interface(req, prev) {
+    if let Ok(idx) = attach::prev_interface(req, prev) {
         check_addresses_and_routes(&ns.pod, &link, idx, prev).await?;
     }
     Ok(())

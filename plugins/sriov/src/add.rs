@@ -5,11 +5,12 @@
 use crate::config::Settings;
 use crate::restore::restore;
 use crate::state::{Netdev, Record, Store};
+use attach::Error;
 use cni::delegate::has_ipam;
-use cni::{CniResult, Error, Interface, Request};
+use cni::{CniResult, Interface, Request};
 use netlink::sriov_sysfs::Vf;
 use netlink::vf::VfAttr;
-use netlink::{Link, Sockets, attach, format_mac};
+use netlink::{Link, Sockets, format_mac};
 use std::time::Duration;
 
 /// How long the announcement waits for the VF's carrier.

@@ -4,9 +4,9 @@
 
 use crate::config::Settings;
 use crate::state::Record;
+use attach::{Error, Expect, check_failed};
 use cni::delegate::{forward, has_ipam};
-use cni::{CniResult, Command, Error, Request};
-use netlink::attach::{self, check_failed};
+use cni::{CniResult, Command, Request};
 use netlink::sriov_sysfs::Sysfs;
 use netlink::{Sockets, format_mac};
 
@@ -16,7 +16,7 @@ pub async fn check(req: &Request, s: &Settings, rec: &Record, prev: &CniResult, 
     }
     if rec.netdev.is_some() {
         // Physical netdevs have no link kind.
-        let link = attach::check(req, ns, prev, "").await?;
+        let link = attach::check_pod_link(req, ns, prev, Expect { kind: "", up: true }).await?.link;
         match ns.pod.link_by_pci(&rec.pci).await? {
             Some(vf) if vf.index == link.index => {}
             _ => return Err(check_failed(format!("{} in the pod is not VF {}", link.name, rec.pci))),

@@ -45,7 +45,7 @@ impl Plugin for Sriov {
                 ),
             ));
         }
-        netlink::with_pod(&req.env.netns, async |ns| add::add(req, &s, &vf, &store, ns).await)
+        attach::with_pod(&req.env.netns, async |ns| add::add(req, &s, &vf, &store, ns).await)
     }
 
     /// DEL needs only the record: no deviceID, no netns, no VF settings.
@@ -53,15 +53,7 @@ impl Plugin for Sriov {
         let store = Store::new(&config::data_dir(req)?);
         forward(req, Command::Del)?;
         // The rail's rules live in the pod and would outlive the VF's return.
-        netlink::block_on(async {
-            match netlink::attach::pod_if_present(req)? {
-                Some(ns) => {
-                    let link = ns.pod.link_by_name(&req.env.ifname).await?;
-                    netlink::policy::del(req, &ns.pod, link.as_ref()).await
-                }
-                None => Ok(()),
-            }
-        })??;
+        attach::block_on(attach::remove_pod_rules(req))?;
         store.discard_partial(req)?;
         let Some(rec) = store.find(req)? else {
             return Ok(());
@@ -74,12 +66,12 @@ impl Plugin for Sriov {
         let prev = req.require_prev_result()?;
         let store = Store::new(&s.data_dir);
         let rec = store.find(req)?.ok_or_else(|| {
-            netlink::attach::check_failed(format!(
+            cni::Error::from(attach::check_failed(format!(
                 "no record of attachment {}/{}",
                 req.env.container_id, req.env.ifname
-            ))
+            )))
         })?;
-        netlink::with_pod(&req.env.netns, async |ns| check::check(req, &s, &rec, &prev, ns).await)
+        attach::with_pod(&req.env.netns, async |ns| check::check(req, &s, &rec, &prev, ns).await)
     }
 
     /// Restore and free every VF of this network whose attachment the runtime no longer lists.
@@ -95,10 +87,6 @@ impl Plugin for Sriov {
             }
         }
         forward(req, Command::Gc)
-    }
-
-    fn status(&self, req: &Request) -> Result<(), Error> {
-        forward(req, Command::Status)
     }
 }
 
@@ -122,7 +110,7 @@ fn ensure_unused(store: &Store, vf: &Vf) -> Result<(), Error> {
         ));
     }
     tracing::info!("VF {}: restoring it from stale attachment {}/{}", vf.pci, rec.container_id, rec.ifname);
-    netlink::block_on(restore::restore(&rec))??;
+    attach::block_on(restore::restore(&rec))?;
     store.remove(&vf.pci)
 }
 
@@ -133,10 +121,10 @@ fn release(store: &Store, pci: &str, mine: impl Fn(&Record) -> bool) -> Result<(
     let Some(rec) = store.load(pci)?.filter(|r| mine(r)) else {
         return Ok(());
     };
-    netlink::block_on(restore::restore(&rec))??;
+    attach::block_on(restore::restore(&rec))?;
     store.remove(pci)
 }
 
 fn main() -> std::process::ExitCode {
-    cni::run_with(&Sriov, &ipam::IN_PROCESS)
+    attach::run(&Sriov, &ipam::IN_PROCESS)
 }

@@ -7,7 +7,7 @@
 //! `dev%d`), only changes where the netdev is found.
 
 use crate::state::{Netdev, Record};
-use cni::Error;
+use attach::Error;
 use netlink::sriov_sysfs::Sysfs;
 use netlink::vf::VfAttr;
 use netlink::{Link, Netlink, Netns};

@@ -2,11 +2,12 @@
 //! name and renamed there, then IPAM and routes (or L2 with `"ipam": {}`).
 
 use crate::config::Settings;
-use cni::{CniResult, Error, Request};
-use netlink::vlan::{VlanSpec, protocol_name};
-use netlink::{Sockets, attach};
+use attach::{Error, Result};
+use cni::{CniResult, Request};
+use netlink::Sockets;
+use netlink::vlan::VlanSpec;
 
-pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult, Error> {
+pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult> {
     attach::ensure_free(req, ns).await?;
     // With linkInContainer the master lives in the pod, and so does the socket that creates the link.
     let creator = if s.link_in_container { &ns.pod } else { &ns.host };
@@ -27,7 +28,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult,
                 format!(
                     "master {} already has a {} VLAN {} device; the kernel allows one per master and id, in any namespace",
                     master.name,
-                    protocol_name(s.protocol),
+                    s.protocol.name(),
                     s.id
                 ),
             )),

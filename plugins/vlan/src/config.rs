@@ -1,7 +1,7 @@
 //! vlan's configuration: the reference keys plus `vlanProto`, validated once.
 
 use cni::{Error, Request};
-use netlink::vlan::VlanProtocol;
+use netlink::VlanProtocol;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,8 +38,8 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         v => return Err(Error::config("vlanId", format!("invalid VLAN ID {v} (must be between 0 and 4094)"))),
     };
     let protocol = match c.vlan_proto.to_ascii_lowercase().as_str() {
-        "" | "802.1q" => VlanProtocol::Ieee8021Q,
-        "802.1ad" => VlanProtocol::Ieee8021Ad,
+        "" | "802.1q" => VlanProtocol::Dot1q,
+        "802.1ad" => VlanProtocol::Dot1ad,
         other => return Err(Error::config("vlanProto", format!("{other:?} must be 802.1q or 802.1ad"))),
     };
     let mtu = cni::config::link_mtu(c.mtu)?;

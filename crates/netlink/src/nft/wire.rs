@@ -125,7 +125,7 @@ impl Nft {
         message(&mut buf, NFNL_MSG_BATCH_END, NLM_F_REQUEST, 0, 0, NFNL_SUBSYS_NFTABLES, &Attrs::new());
         self.send(&buf, op)?;
         // A kill point for the fault tests: the kernel applies the batch during the send.
-        cni::fault::step(op);
+        crate::fault::step(op);
         let mut acked = 0;
         while acked < changes.len() {
             for (kind, payload) in self.recv(op)? {

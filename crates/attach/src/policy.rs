@@ -10,10 +10,11 @@
 //! delete each other's rules.
 
 use crate::configure::{Options, configure_iface, routes_for};
-use crate::{Error, Link, Netlink, Route, Rule, Sockets, sysctl};
+use crate::{Error, Result, check_failed};
 use cni::policy::{Policy, Sysctls};
 use cni::{CniResult, IpConfig, Request, Route as CniRoute};
 use ipnetwork::IpNetwork;
+use netlink::{Link, Netlink, Route, Rule, Sockets, sysctl};
 use std::net::IpAddr;
 
 /// RT_SCOPE_LINK.
@@ -125,12 +126,12 @@ pub fn source_rule(addr: IpAddr, table: u32, priority: Option<u32>) -> Rule {
 
 /// Add `rules`; an equal rule already there counts as added. On failure the
 /// ones added here are deleted again.
-pub async fn add_rules(pod: &Netlink, rules: &[Rule]) -> Result<(), Error> {
+pub async fn add_rules(pod: &Netlink, rules: &[Rule]) -> Result<()> {
     for (i, rule) in rules.iter().enumerate() {
         match pod.add_rule(rule).await {
             Err(e) if !e.is_exists() => {
                 delete_rules(pod, &rules[..i]).await;
-                return Err(e);
+                return Err(e.into());
             }
             _ => {}
         }
@@ -150,8 +151,8 @@ pub async fn delete_rules(pod: &Netlink, rules: &[Rule]) {
 /// Write the interface sysctls. Run after the link entered the pod (a move
 /// resets them) and before it goes up. `conf/all/rp_filter` is lowered to
 /// the wanted value if it is above it: the kernel uses max(all, interface).
-pub fn set_sysctls(ns: &Sockets, ifname: &str, s: &Sysctls) -> Result<(), Error> {
-    ns.in_pod(|| -> Result<(), Error> {
+pub fn set_sysctls(ns: &Sockets, ifname: &str, s: &Sysctls) -> Result<()> {
+    ns.in_pod(|| -> Result<()> {
         for (key, value) in s.pairs() {
             sysctl::set(&sysctl::iface("ipv4", ifname, key), &value.to_string())?;
         }
@@ -176,9 +177,9 @@ pub async fn configure(
     result: &mut CniResult,
     policy: Option<&Policy>,
     opts: Options,
-) -> Result<(), cni::Error> {
+) -> Result<()> {
     let Some(policy) = policy else {
-        return Ok(configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, index, result, opts).await?);
+        return configure_iface(&ns.pod, &ns.pod_ns, &ns.home, link, index, result, opts).await;
     };
     let ips: Vec<IpConfig> = result.ips.iter().filter(|ip| ip.interface == Some(index)).cloned().collect();
     set_sysctls(ns, &link.name, &policy.sysctls)?;
@@ -192,7 +193,7 @@ pub async fn configure(
             // A gateway outside every subnet of the interface: the config's fault, not the kernel's.
             Err(e) if e.errno() == Some(ENETUNREACH) => {
                 let field = if policy.gateways.is_empty() { "ipam" } else { "policyRouting.gateways" };
-                return Err(cni::Error::config(field, format!("{e}: the gateway is not reachable on {}", link.name)));
+                return Err(Error::config(field, format!("{e}: the gateway is not reachable on {}", link.name)));
             }
             other => other?,
         }
@@ -220,7 +221,7 @@ pub fn prev_addresses(req: &Request) -> Vec<IpAddr> {
 /// Its addresses come from the link, if still there, and `prevResult`.
 /// Without either, any host-prefix rule of the table and priority is
 /// taken as ours: the table is this rail's alone.
-pub async fn del(req: &Request, pod: &Netlink, link: Option<&Link>) -> Result<(), cni::Error> {
+pub async fn del(req: &Request, pod: &Netlink, link: Option<&Link>) -> Result<()> {
     let Some(policy) = req.policy()? else { return Ok(()) };
     let mut addrs = prev_addresses(req);
     if let Some(link) = link {
@@ -242,7 +243,7 @@ pub async fn del(req: &Request, pod: &Netlink, link: Option<&Link>) -> Result<()
 }
 
 /// Delete every rule (both families) that `mine` picks.
-pub async fn delete_rules_where(pod: &Netlink, mine: impl Fn(&Rule) -> bool) -> Result<(), Error> {
+pub async fn delete_rules_where(pod: &Netlink, mine: impl Fn(&Rule) -> bool) -> Result<()> {
     for v6 in [false, true] {
         for rule in pod.rules(v6).await?.iter().filter(|r| mine(r)) {
             pod.delete_rule(rule).await?;
@@ -254,13 +255,7 @@ pub async fn delete_rules_where(pod: &Netlink, mine: impl Fn(&Rule) -> bool) -> 
 /// CHECK: the rules, the table's routes and the sysctls of the policy are in
 /// place for `link` with addresses `ips` (and the reported `routes`).
 /// Every difference is reported, not just the first.
-pub async fn check(
-    req: &Request,
-    ns: &Sockets,
-    link: &Link,
-    ips: &[IpConfig],
-    routes: &[CniRoute],
-) -> Result<(), cni::Error> {
+pub async fn check(req: &Request, ns: &Sockets, link: &Link, ips: &[IpConfig], routes: &[CniRoute]) -> Result<()> {
     let Some(policy) = req.policy()? else { return Ok(()) };
     let mut missing = Vec::new();
     let have_v4 = ns.pod.rules(false).await?;
@@ -296,7 +291,7 @@ pub async fn check(
     }
     let ifname = link.name.clone();
     let wanted = policy.sysctls;
-    let read = ns.in_pod(move || -> Result<Vec<String>, Error> {
+    let read = ns.in_pod(move || -> Result<Vec<String>, netlink::Error> {
         let mut wrong = Vec::new();
         for (key, value) in wanted.pairs() {
             let k = sysctl::iface("ipv4", &ifname, key);
@@ -318,13 +313,13 @@ pub async fn check(
     if missing.is_empty() {
         return Ok(());
     }
-    Err(crate::attach::check_failed(format!("policy routing for {}: {}", link.name, missing.join("; "))))
+    Err(check_failed(format!("policy routing for {}: {}", link.name, missing.join("; "))))
 }
 
 /// `prev` as ADD applied it: with a policy, routes naming no table went to
 /// the rail's. A result below 1.1.0 (or a runtime that dropped the field)
 /// has no `routes[].table`, so CHECK must not look for them in main.
-pub fn as_added(req: &Request, prev: &CniResult) -> Result<CniResult, cni::Error> {
+pub fn as_added(req: &Request, prev: &CniResult) -> Result<CniResult> {
     let mut prev = prev.clone();
     if let Some(policy) = req.policy()? {
         for r in prev.routes.iter_mut().filter(|r| r.table.is_none()) {
@@ -335,13 +330,7 @@ pub fn as_added(req: &Request, prev: &CniResult) -> Result<CniResult, cni::Error
 }
 
 /// [`check`] with the addresses and routes `prev` gives interface `idx`.
-pub async fn check_prev(
-    req: &Request,
-    ns: &Sockets,
-    link: &Link,
-    idx: usize,
-    prev: &CniResult,
-) -> Result<(), cni::Error> {
+pub async fn check_prev(req: &Request, ns: &Sockets, link: &Link, idx: usize, prev: &CniResult) -> Result<()> {
     let ips: Vec<IpConfig> = prev.ips.iter().filter(|ip| ip.interface == Some(idx)).cloned().collect();
     check(req, ns, link, &ips, &prev.routes).await
 }

@@ -2,8 +2,9 @@
 //! routes. Every plugin uses this one step, as the reference plugins use
 //! `ipam.ConfigureIface`.
 
-use crate::{Error, Link, Netlink, Netns, Route, sysctl};
+use crate::Result;
 use cni::CniResult;
+use netlink::{Link, Netlink, Netns, Route, sysctl};
 use std::net::IpAddr;
 
 /// Per-call choices.
@@ -23,7 +24,7 @@ pub async fn configure_iface(
     index: usize,
     result: &CniResult,
     opts: Options,
-) -> Result<(), Error> {
+) -> Result<()> {
     let ifname = link.name.as_str();
     let mine: Vec<_> = result.ips.iter().filter(|ip| ip.interface == Some(index)).collect();
     if mine.iter().any(|ip| ip.address.is_ipv6()) {
