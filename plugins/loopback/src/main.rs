@@ -39,11 +39,10 @@ impl PodPlugin for Loopback {
         if let Some(prev) = req.prev_result()? {
             return Ok(prev);
         }
-        // Like the reference: the one interface is named as the runtime asked
-        // (containerd asks for "lo"), with lo's addresses, IPv4 first.
+        // Like the reference: lo, whatever the runtime called it, with its addresses, IPv4 first.
         ips.sort_by_key(|ip| ip.address.is_ipv6());
         let iface = Interface {
-            name: req.env.ifname.clone(),
+            name: lo.name,
             mac: Some("00:00:00:00:00:00".into()),
             sandbox: Some(req.env.netns.clone()),
             ..Interface::default()
