@@ -4,9 +4,9 @@
 //!
 //! Positive counterparts (case-insensitive keys, IgnoreUnknown) are at the end.
 
-use conformance::{DataDir, Invocation, Plugin, conf, result, unique_name};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
+use testkit::{Binary, DataDir, Invocation, conf, result, unique_name};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Target {
@@ -25,7 +25,7 @@ struct Ctx {
     dd: DataDir,
     name: String,
     target: Target,
-    plugin: Plugin,
+    plugin: Binary,
 }
 
 impl Ctx {
@@ -282,7 +282,7 @@ fn table() -> Vec<Case> {
 }
 
 fn run_case(case: &Case, target: Target) -> Result<(), String> {
-    let plugin = Plugin::ours(match target {
+    let plugin = Binary::ours(match target {
         HostLocal => "host-local",
         Static => "static",
     });
@@ -306,7 +306,7 @@ fn bad_input_table() {
     assert!(cases.len() >= 30, "the contract asks for at least 30 cases");
     // Control: the unbroken base config works, so each case fails for its own reason.
     for target in [HostLocal, Static] {
-        let plugin = Plugin::ours(if target == HostLocal { "host-local" } else { "static" });
+        let plugin = Binary::ours(if target == HostLocal { "host-local" } else { "static" });
         let ctx = Ctx { dd: DataDir::new(), name: unique_name("control"), target, plugin };
         let added = ctx.plugin.call(&add(&ctx.v1())).assert_ok_json();
         let follow = conf::with_prev_result(&ctx.v1(), &added);
@@ -330,7 +330,7 @@ fn bad_input_table() {
 
 #[test]
 fn config_keys_are_case_insensitive_host_local() {
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let dd = DataDir::new();
     let name = unique_name("case");
     let c = json!({
@@ -354,7 +354,7 @@ fn config_keys_are_case_insensitive_host_local() {
 
 #[test]
 fn config_keys_are_case_insensitive_more_spellings() {
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let dd = DataDir::new();
     let name = unique_name("case");
     let c = json!({
@@ -372,7 +372,7 @@ fn config_keys_are_case_insensitive_more_spellings() {
     assert_eq!(r.ips[0].gateway.map(|g| g.to_string()).as_deref(), Some("10.89.1.254"), "{}", out.describe());
     p.del(&c, "cid-case", "eth0").assert_ok_silent();
 
-    let s = Plugin::ours("static");
+    let s = Binary::ours("static");
     let sc = json!({
         "cniVersion": "1.0.0",
         "name": name,
@@ -387,7 +387,7 @@ fn config_keys_are_case_insensitive_more_spellings() {
 #[test]
 fn cni_args_unknown_keys_accepted_with_ignore_unknown() {
     for (plugin, version) in [("host-local", "1.0.0"), ("static", "1.0.0")] {
-        let p = Plugin::ours(plugin);
+        let p = Binary::ours(plugin);
         for (i, a) in ["IgnoreUnknown=1;FOO=bar", "IgnoreUnknown=true;K8S_POD_NAME=web;K8S_POD_NAMESPACE=default"]
             .iter()
             .enumerate()
@@ -413,7 +413,7 @@ fn boundary_values_are_accepted() {
         [("a_b.c-d", "eth012345678901", ""), ("0", "e", "IgnoreUnknown=1"), ("Z9", "net.1", "")]
     {
         for plugin in ["host-local", "static"] {
-            let p = Plugin::ours(plugin);
+            let p = Binary::ours(plugin);
             let dd = DataDir::new();
             let name = unique_name("edge");
             let c = match plugin {

@@ -7,14 +7,14 @@
 //! otherwise), `ip`, `bridge`, `nft`, `iptables`, `ping` (iputils-ping) and
 //! the Debian reference plugins for the chain test.
 
-use conformance::bridge_result::{Attached, check_attachment};
-use conformance::driver::Lib;
-use conformance::lab::Lab;
-use conformance::netns::{have_ping, skip_without_root};
-use conformance::plugin::{REFERENCE_DIR, our_cni_path};
-use conformance::{Invocation, Plugin};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use testkit::binary::{REFERENCE_DIR, our_cni_path};
+use testkit::bridge_result::{Attached, check_attachment};
+use testkit::driver::Lib;
+use testkit::lab::Lab;
+use testkit::netns::{have_ping, skip_without_root};
+use testkit::{Binary, Invocation};
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
 const V: &str = "1.0.0";
@@ -298,7 +298,7 @@ fn del_with_empty_netns() {
     assert_eq!(lab.reservations().len(), 1);
     // What libcni would send, minus the netns: the plugin object + prevResult.
     let plugin_conf = lab.plugin_conf(V, lab.bridge_plugin(json!({ "isGateway": true }), v4(&lab)));
-    let bridge = Plugin::ours("bridge");
+    let bridge = Binary::ours("bridge");
     lab.del_without_netns(&bridge, p, &plugin_conf, &result).assert_ok_silent();
     assert!(lab.reservations().is_empty(), "DEL with empty netns must release the address: {:?}", lab.reservations());
     lab.del_without_netns(&bridge, p, &plugin_conf, &result).assert_ok_silent();
@@ -381,8 +381,8 @@ fn chain_with_reference_tuning_and_portmap() {
     if skip() {
         return;
     }
-    Plugin::reference("tuning");
-    Plugin::reference("portmap");
+    Binary::reference("tuning");
+    Binary::reference("portmap");
     let mut lab = Lab::new(&format!("{}:{REFERENCE_DIR}", our_cni_path(&["bridge", "host-local"])));
     let p = lab.add_pod();
     let plugins = vec![
@@ -429,9 +429,9 @@ fn direct_conf(lab: &Lab, extra: Value, ipam: Value) -> Value {
     lab.plugin_conf("1.1.0", lab.bridge_plugin(extra, ipam))
 }
 
-fn direct_add(lab: &Lab, pod_path: &str, conf: &Value) -> conformance::Outcome {
+fn direct_add(lab: &Lab, pod_path: &str, conf: &Value) -> testkit::Outcome {
     let inv = Invocation::add().attachment(&lab.cid(0), "eth0").set("CNI_NETNS", pod_path).stdin_json(conf);
-    lab.exec_plugin(&Plugin::ours("bridge"), &inv)
+    lab.exec_plugin(&Binary::ours("bridge"), &inv)
 }
 
 #[track_caller]

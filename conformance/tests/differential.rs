@@ -4,9 +4,9 @@
 //! allocation policy (round-robin after `last_reserved_ip`, gateway skipped,
 //! multi-subnet range sets, wrap-around) and legacy-file handling.
 
-use conformance::{DataDir, Plugin, conf, result, unique_name};
 use serde_json::{Value, json};
 use std::path::Path;
+use testkit::{Binary, DataDir, conf, result, unique_name};
 
 const VERSION: &str = "1.0.0";
 
@@ -18,7 +18,7 @@ enum Op {
 }
 
 /// What a step observably did: the addresses for a successful ADD, "ok", or "error".
-fn step(p: &Plugin, c: &Value, op: Op) -> String {
+fn step(p: &Binary, c: &Value, op: Op) -> String {
     let (out, is_add) = match op {
         Op::Add(cid) => (p.add(c, cid, "eth0"), true),
         Op::Del(cid) => (p.del(c, cid, "eth0"), false),
@@ -41,7 +41,7 @@ fn step(p: &Plugin, c: &Value, op: Op) -> String {
 /// Runs `ops` on both implementations; `prepare` may seed the fresh network dir.
 fn same_as_reference(ranges: Value, ops: &[Op], prepare: fn(&Path)) {
     let mut trace = Vec::new();
-    for p in [Plugin::reference("host-local"), Plugin::ours("host-local")] {
+    for p in [Binary::reference("host-local"), Binary::ours("host-local")] {
         let dd = DataDir::new();
         let name = unique_name("diff");
         std::fs::create_dir_all(dd.net_dir(&name)).expect("mkdir");

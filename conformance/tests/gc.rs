@@ -1,13 +1,13 @@
 //! host-local GC (cniVersion 1.1.0): everything not listed in
 //! `cni.dev/valid-attachments` (or the legacy `cni.dev/attachments`) is released.
 
-use conformance::{DataDir, Invocation, Plugin, conf, store, unique_name};
 use serde_json::{Value, json};
+use testkit::{Binary, DataDir, Invocation, conf, store, unique_name};
 
 const VERSION: &str = "1.1.0";
 
 struct Net {
-    p: Plugin,
+    p: Binary,
     dd: DataDir,
     name: String,
     conf: Value,
@@ -18,7 +18,7 @@ impl Net {
         let dd = DataDir::new();
         let name = unique_name("gc");
         let conf = conf::host_local_v4(VERSION, &name, dd.path(), subnet);
-        Net { p: Plugin::ours("host-local"), dd, name, conf }
+        Net { p: Binary::ours("host-local"), dd, name, conf }
     }
 
     fn add_all(&self, cids: &[String]) {

@@ -1,17 +1,17 @@
 //! Self-tests of the harness, against small shell scripts standing in for plugins:
 //! the conformance verdicts are only as good as what the harness observes.
 
-use conformance::{Invocation, Plugin};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 use tempfile::TempDir;
+use testkit::{Binary, Invocation};
 
-fn script(body: &str) -> (TempDir, Plugin) {
+fn script(body: &str) -> (TempDir, Binary) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("fake-plugin");
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let p = Plugin::find(dir.path(), "fake-plugin", "fake").expect("find");
+    let p = Binary::find(dir.path(), "fake-plugin", "fake").expect("find");
     (dir, p)
 }
 
@@ -90,6 +90,6 @@ fn rusage_is_the_childs_own() {
 #[test]
 fn missing_binary_is_reported_not_panicked() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let err = Plugin::find(dir.path(), "nope", "ours").expect_err("missing");
+    let err = Binary::find(dir.path(), "nope", "ours").expect_err("missing");
     assert!(err.contains("not found"), "{err}");
 }

@@ -1,20 +1,20 @@
 //! Our host-local and the reference one share a dataDir (cniVersion 1.0.0, the
 //! reference's maximum): each must honour the other's reservations and lock.
 
-use conformance::result;
-use conformance::rng::Rng;
-use conformance::{DataDir, Invocation, Plugin, conf, store, unique_name};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use testkit::result;
+use testkit::rng::Rng;
+use testkit::{Binary, DataDir, Invocation, conf, store, unique_name};
 
 const VERSION: &str = "1.0.0";
 
 struct Shared {
-    ours: Plugin,
-    theirs: Plugin,
+    ours: Binary,
+    theirs: Binary,
     dd: DataDir,
     name: String,
     conf: Value,
@@ -25,15 +25,15 @@ impl Shared {
         let dd = DataDir::new();
         let name = unique_name("interop");
         let conf = conf::host_local_v4(VERSION, &name, dd.path(), subnet);
-        Shared { ours: Plugin::ours("host-local"), theirs: Plugin::reference("host-local"), dd, name, conf }
+        Shared { ours: Binary::ours("host-local"), theirs: Binary::reference("host-local"), dd, name, conf }
     }
 
-    fn pick(&self, ours: bool) -> &Plugin {
+    fn pick(&self, ours: bool) -> &Binary {
         if ours { &self.ours } else { &self.theirs }
     }
 
     /// ADD and return the single allocated address.
-    fn add(&self, p: &Plugin, cid: &str, ifname: &str) -> IpAddr {
+    fn add(&self, p: &Binary, cid: &str, ifname: &str) -> IpAddr {
         let out = p.add(&self.conf, cid, ifname);
         let v = out.assert_ok_json();
         let r = result::parse(VERSION, &v).unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));

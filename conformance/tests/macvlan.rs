@@ -9,15 +9,15 @@
 //! machine's root namespace. Needs root (SKIPPED otherwise), `ip` and `ping`
 //! (iputils-ping).
 
-use conformance::Plugin;
-use conformance::driver::{DriverOut, Lib};
-use conformance::macvlan_lab::{
+use serde_json::{Value, json};
+use testkit::Binary;
+use testkit::binary::our_cni_path;
+use testkit::driver::{DriverOut, Lib};
+use testkit::lab::macvlan::{
     Attached, MASTER, MacvlanLab, Parent, add_default_route, add_veth_master, check_attachment, info_data, parent_of,
     sorted_names,
 };
-use conformance::netns::{NetNs, have_ping, skip_without_root};
-use conformance::plugin::our_cni_path;
-use serde_json::{Value, json};
+use testkit::netns::{Namespace, have_ping, skip_without_root};
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
 const V: &str = "1.0.0";
@@ -68,7 +68,7 @@ fn mode(att: &Attached) -> String {
 
 /// The link's parent must be `name` in namespace `ns`.
 #[track_caller]
-fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &NetNs, name: &str) {
+fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &Namespace, name: &str) {
     let parent = parent_of(lab.pod(pod), &att.link, &[&lab.host, lab.pod(pod)]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         parent,
@@ -429,7 +429,7 @@ fn del_with_empty_netns() {
     assert_eq!(lab.held_by(p).len(), 1);
     // What libcni would send, minus the netns: the plugin object + prevResult.
     let plugin_conf = lab.plugin_conf(V, lab.macvlan_plugin(json!({}), v4(&lab)));
-    let macvlan = Plugin::ours("macvlan");
+    let macvlan = Binary::ours("macvlan");
     lab.del_without_netns(&macvlan, p, &plugin_conf, &result).assert_ok_silent();
     assert!(lab.held_by(p).is_empty(), "DEL with empty netns must release the address: {:?}", lab.reservations());
     lab.del_without_netns(&macvlan, p, &plugin_conf, &result).assert_ok_silent();

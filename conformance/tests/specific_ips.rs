@@ -2,13 +2,13 @@
 //! `runtimeConfig.ips` (host-local and static), static's precedence rules and
 //! ECMP routes.
 
-use conformance::{DataDir, Invocation, Plugin, conf, result, unique_name};
 use serde_json::{Value, json};
+use testkit::{Binary, DataDir, Invocation, conf, result, unique_name};
 
 const VERSION: &str = "1.0.0";
 
 /// (address/prefix, gateway) pairs of a successful ADD.
-fn add_ips(p: &Plugin, inv: &Invocation) -> Vec<(String, Option<String>)> {
+fn add_ips(p: &Binary, inv: &Invocation) -> Vec<(String, Option<String>)> {
     let out = p.call(inv);
     let v = out.assert_ok_json();
     let r = result::parse(VERSION, &v).unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
@@ -31,7 +31,7 @@ fn host_local_request(how: &str, c: &Value, ip: &str) -> Invocation {
 
 #[test]
 fn host_local_gives_exactly_the_requested_address() {
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let cases = [
         ("CNI_ARGS", "10.94.0.50", "10.94.0.50/24"),
         ("args", "10.94.0.51", "10.94.0.51/24"),
@@ -55,7 +55,7 @@ fn host_local_gives_exactly_the_requested_address() {
 
 #[test]
 fn host_local_requests_one_address_per_range_set() {
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let dd = DataDir::new();
     let name = unique_name("req");
     let c = conf::host_local(
@@ -82,7 +82,7 @@ fn static_conf() -> Value {
 
 #[test]
 fn static_cni_args_append_to_config() {
-    let p = Plugin::ours("static");
+    let p = Binary::ours("static");
     let inv = Invocation::add().cni_args("IP=10.95.0.20/24,10.95.1.20/24;GATEWAY=10.95.0.1").stdin_json(&static_conf());
     let got = add_ips(&p, &inv);
     assert_eq!(
@@ -98,7 +98,7 @@ fn static_cni_args_append_to_config() {
 
 #[test]
 fn static_args_replace_config_and_cni_args() {
-    let p = Plugin::ours("static");
+    let p = Binary::ours("static");
     let c = conf::with(&static_conf(), "args", json!({ "cni": { "ips": ["10.95.0.30/24"] } }));
     let inv = Invocation::add().cni_args("IP=10.95.0.20/24").stdin_json(&c);
     assert_eq!(addrs(add_ips(&p, &inv)), vec!["10.95.0.30/24".to_string()]);
@@ -106,7 +106,7 @@ fn static_args_replace_config_and_cni_args() {
 
 #[test]
 fn static_runtime_config_replaces_everything() {
-    let p = Plugin::ours("static");
+    let p = Binary::ours("static");
     let c = conf::with(&static_conf(), "args", json!({ "cni": { "ips": ["10.95.0.30/24"] } }));
     let c = conf::with(&c, "runtimeConfig", json!({ "ips": ["10.95.0.40/24", "fd95::40/64"] }));
     let inv = Invocation::add().cni_args("IP=10.95.0.20/24").stdin_json(&c);
@@ -115,7 +115,7 @@ fn static_runtime_config_replaces_everything() {
 
 #[test]
 fn static_keeps_ecmp_routes() {
-    let p = Plugin::ours("static");
+    let p = Binary::ours("static");
     let mut c = static_conf();
     c["ipam"]["routes"] = json!([
         { "dst": "0.0.0.0/0", "gw": "10.95.0.1" },
@@ -146,7 +146,7 @@ fn static_keeps_ecmp_routes() {
 /// (config, CNI_ARGS, args, runtimeConfig) yields an address.
 #[test]
 fn static_without_config_addresses_takes_them_from_runtime() {
-    let p = Plugin::ours("static");
+    let p = Binary::ours("static");
     let bare = json!({ "cniVersion": VERSION, "name": unique_name("static"), "ipam": { "type": "static" } });
     let rc = conf::with(&bare, "runtimeConfig", json!({ "ips": ["10.95.2.5/24"] }));
     assert_eq!(addrs(add_ips(&p, &Invocation::add().stdin_json(&rc))), vec!["10.95.2.5/24".to_string()]);

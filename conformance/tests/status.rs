@@ -1,16 +1,16 @@
 //! host-local STATUS (cniVersion 1.1.0): success iff an ADD could be served,
 //! code 50 when the store cannot be written.
 
-use conformance::rofs::ReadOnlyMount;
-use conformance::{DataDir, Invocation, Plugin, conf, unique_name};
 use std::path::Path;
+use testkit::rofs::ReadOnlyMount;
+use testkit::{Binary, DataDir, Invocation, conf, unique_name};
 
 const VERSION: &str = "1.1.0";
 
-fn status(data_dir: &Path) -> conformance::Outcome {
+fn status(data_dir: &Path) -> testkit::Outcome {
     let name = unique_name("status");
     let c = conf::host_local_v4(VERSION, &name, data_dir, "10.92.0.0/24");
-    Plugin::ours("host-local").call(&Invocation::status().stdin_json(&c))
+    Binary::ours("host-local").call(&Invocation::status().stdin_json(&c))
 }
 
 #[test]
@@ -24,7 +24,7 @@ fn status_ok_on_writable_data_dir() {
 #[test]
 fn status_ok_after_adds() {
     let dd = DataDir::new();
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let name = unique_name("status");
     let c = conf::host_local_v4(VERSION, &name, dd.path(), "10.92.1.0/24");
     p.add(&c, "cid-status", "eth0").assert_ok_json();
@@ -66,7 +66,7 @@ fn status_50_when_data_dir_itself_is_read_only() {
 #[test]
 fn static_status_and_gc_succeed() {
     // static keeps no state: it can always serve ADD, and GC has nothing to release.
-    let s = Plugin::ours("static");
+    let s = Binary::ours("static");
     let c = conf::static_ipam(VERSION, &unique_name("status"), serde_json::json!([{ "address": "10.92.2.5/24" }]));
     s.call(&Invocation::status().stdin_json(&c)).assert_ok_silent();
     let mut gc = c.clone();

@@ -1,10 +1,10 @@
 //! ADD / CHECK / DEL / DEL for every spec version, for host-local and static;
 //! VERSION and the no-command behaviour.
 
-use conformance::result::{self, ALL_VERSIONS};
-use conformance::{DataDir, Invocation, Plugin, conf, store, unique_name};
 use serde_json::{Value, json};
 use std::net::IpAddr;
+use testkit::result::{self, ALL_VERSIONS};
+use testkit::{Binary, DataDir, Invocation, conf, store, unique_name};
 
 /// CHECK/DEL stdin as a runtime sends it: with `prevResult` from 0.4.0 on.
 fn followup_conf(version: &str, c: &Value, add_result: &Value) -> Value {
@@ -12,7 +12,7 @@ fn followup_conf(version: &str, c: &Value, add_result: &Value) -> Value {
 }
 
 fn host_local_cycle(version: &str) {
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let dd = DataDir::new();
     let name = unique_name("matrix");
     // One v4 and one v6 range set: the legacy versions allow one IP per family.
@@ -57,7 +57,7 @@ fn host_local_cycle(version: &str) {
 }
 
 /// Spec §4 (delegation): an IPAM result has no `interfaces` and its IPs no `interface` index.
-fn assert_ipam_shape(v: &Value, out: &conformance::Outcome) {
+fn assert_ipam_shape(v: &Value, out: &testkit::Outcome) {
     assert!(v.get("interfaces").is_none(), "IPAM result with interfaces\n{}", out.describe());
     if let Some(ips) = v.get("ips").and_then(Value::as_array) {
         for ip in ips {
@@ -72,7 +72,7 @@ fn assert_store_released(dd: &DataDir, name: &str) {
 }
 
 fn static_cycle(version: &str) {
-    let p = Plugin::ours("static");
+    let p = Binary::ours("static");
     let name = unique_name("matrix");
     let mut c = conf::static_ipam(
         version,
@@ -137,7 +137,7 @@ matrix! {
 #[test]
 fn version_lists_every_spec_version() {
     for plugin in ["host-local", "static"] {
-        let p = Plugin::ours(plugin);
+        let p = Binary::ours(plugin);
         for asked in ALL_VERSIONS {
             let out = p.call(&Invocation::version(asked));
             let v = out.assert_ok_json();
@@ -150,7 +150,7 @@ fn version_lists_every_spec_version() {
 #[test]
 fn no_command_prints_about_to_stderr() {
     for plugin in ["host-local", "static"] {
-        let p = Plugin::ours(plugin);
+        let p = Binary::ours(plugin);
         let out = p.call(&Invocation::bare().stdin_raw("{}"));
         out.assert_ok();
         assert!(out.stdout.is_empty(), "nothing on stdout\n{}", out.describe());
@@ -160,7 +160,7 @@ fn no_command_prints_about_to_stderr() {
 
 #[test]
 fn del_without_netns_succeeds() {
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let dd = DataDir::new();
     let name = unique_name("nonetns");
     let c = conf::host_local_v4("1.0.0", &name, dd.path(), "10.79.0.0/24");
@@ -168,7 +168,7 @@ fn del_without_netns_succeeds() {
     // Spec: CNI_NETNS is optional for DEL; the release must not depend on it.
     p.call(&Invocation::del().attachment("cid-nonetns", "eth0").unset("CNI_NETNS").stdin_json(&c)).assert_ok_silent();
     assert_store_released(&dd, &name);
-    let s = Plugin::ours("static");
+    let s = Binary::ours("static");
     let sc = conf::static_ipam("1.0.0", &name, json!([{ "address": "10.79.0.5/24" }]));
     s.call(&Invocation::del().unset("CNI_NETNS").stdin_json(&sc)).assert_ok_silent();
 }
@@ -176,7 +176,7 @@ fn del_without_netns_succeeds() {
 #[test]
 fn del_and_gc_on_unused_data_dir_succeed_without_creating_it() {
     // Spec: DEL must succeed when the resources are already gone.
-    let p = Plugin::ours("host-local");
+    let p = Binary::ours("host-local");
     let dd = DataDir::new();
     let missing = dd.path().join("never-created");
     let name = unique_name("unused");

@@ -1,0 +1,57 @@
+//! Black-box conformance harness for the railcni plugins.
+//!
+//! Plugins are exec'd exactly as a CNI runtime does (env + JSON on stdin), so the
+//! tests hold for any implementation: point `RAILCNI_BIN_DIR` at
+//! `/usr/lib/cni` to run them against the reference plugins.
+
+pub mod binary;
+pub mod bridge_result;
+pub mod conf;
+pub mod driver;
+pub mod exec;
+pub mod footprint;
+pub mod kernel;
+pub mod lab;
+pub mod netns;
+pub mod outcome;
+pub mod profile;
+pub mod rails_check;
+pub mod result;
+pub mod rng;
+pub mod rofs;
+pub mod store;
+pub mod vfs;
+pub mod vs_reference;
+
+pub use binary::{Binary, Invocation};
+pub use outcome::Outcome;
+pub use store::DataDir;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A network name unique within this test process (and across processes via the
+/// pid), valid under the CNI name pattern `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let clean: String =
+        prefix.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    let clean = clean.trim_start_matches(['_', '.', '-']);
+    let clean = if clean.is_empty() { "net" } else { clean };
+    format!("{clean}-{}-{n}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unique_names_are_valid_and_distinct() {
+        let a = super::unique_name("bad input/x");
+        let b = super::unique_name("bad input/x");
+        assert_ne!(a, b);
+        for n in [a, b, super::unique_name("..")] {
+            let first = n.chars().next().unwrap_or(' ');
+            assert!(first.is_ascii_alphanumeric(), "{n}");
+            assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)), "{n}");
+        }
+    }
+}

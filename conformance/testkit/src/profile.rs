@@ -1,0 +1,278 @@
+//! What the suite needs to know about a plugin type: how to configure it,
+//! what the host must have for it, and what it may leave behind by design.
+
+use crate::lab::Lab;
+use crate::lab::macvlan::add_veth_master;
+use serde_json::{Value, json};
+
+/// The master link the stacked-link profiles create in the lab's host namespace.
+pub const MASTER: &str = "master0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Creates an interface in the pod (bridge, macvlan, …).
+    Interface,
+    /// An IPAM plugin called as a network's only plugin: addresses, no interface.
+    Ipam,
+    /// A meta plugin chained after an interface plugin (sbr): every
+    /// attachment runs [`Profile::prelude`] first, and its result is the
+    /// plugin's `prevResult`; DEL runs the prelude's DEL after the plugin's.
+    Chained,
+}
+
+/// The route CHECK must miss when it is deleted (`ip route del …`): the
+/// IPAM route every profile's network has.
+const IPAM_ROUTE: &[&str] = &["10.99.0.0/16"];
+
+pub struct Profile {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// A kernel link type the lab must be able to create (`ipvlan`, `vlan`).
+    pub needs_link: Option<&'static str>,
+    /// Creates [`MASTER`] in the host namespace.
+    pub needs_master: bool,
+    /// Honours `runtimeConfig.mac` (the `mac` capability).
+    pub takes_mac: bool,
+    /// Hands every attachment a distinct address (`static` does not).
+    pub unique_addresses: bool,
+    /// Several pods can attach to one network (not vlan: the kernel allows
+    /// one device per master and VLAN id).
+    pub shared: bool,
+    /// Needs SR-IOV VFs ([`crate::vfs`]): runs in the namespace this process
+    /// is in (the node's: VF netdevs and their sysfs entries are only
+    /// visible there), with one free VF per attachment.
+    pub vfs: bool,
+    /// `ip route del` arguments of a route ADD made, for CHECK to miss.
+    pub tamper_route: &'static [&'static str],
+    /// The type's own keys; `{}` when none are needed.
+    keys: fn(&Lab, usize) -> Value,
+    /// Keys that make the config invalid, and the key an error should name.
+    pub invalid: (&'static str, fn() -> Value),
+}
+
+fn none(_: &Lab, _: usize) -> Value {
+    json!({})
+}
+
+pub static PROFILES: &[Profile] = &[
+    Profile {
+        name: "bridge",
+        kind: Kind::Interface,
+        needs_link: None,
+        needs_master: false,
+        takes_mac: true,
+        shared: true,
+        unique_addresses: true,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        keys: |lab, net| json!({ "bridge": format!("{}b{net}", lab.prefix), "isGateway": true }),
+        invalid: ("vlan", || json!({ "vlan": 5000 })),
+    },
+    Profile {
+        name: "macvlan",
+        kind: Kind::Interface,
+        needs_link: None,
+        needs_master: true,
+        takes_mac: true,
+        shared: true,
+        unique_addresses: true,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        keys: |_, _| json!({ "master": MASTER }),
+        invalid: ("mode", || json!({ "mode": "sideways" })),
+    },
+    Profile {
+        name: "ipvlan",
+        kind: Kind::Interface,
+        needs_link: Some("ipvlan"),
+        needs_master: true,
+        takes_mac: false,
+        shared: true,
+        unique_addresses: true,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        // stateDir is railcni's; other ipvlan plugins ignore the key.
+        keys: |lab, _| json!({ "master": MASTER, "stateDir": lab.tmp().join("ipvlan-state") }),
+        invalid: ("mode", || json!({ "mode": "l4" })),
+    },
+    Profile {
+        name: "vlan",
+        kind: Kind::Interface,
+        needs_link: Some("vlan"),
+        needs_master: true,
+        takes_mac: false,
+        shared: false,
+        unique_addresses: true,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        keys: |_, net| json!({ "master": MASTER, "vlanId": 100 + net }),
+        invalid: ("vlanId", || json!({ "vlanId": 5000 })),
+    },
+    Profile {
+        name: "sriov",
+        kind: Kind::Interface,
+        needs_link: None,
+        needs_master: false,
+        takes_mac: true,
+        shared: true,
+        unique_addresses: true,
+        vfs: true,
+        tamper_route: IPAM_ROUTE,
+        // dataDir is railcni's (sriov-cni's is fixed); the VF is the network's (pods > 0: the pod's, see Target::verb).
+        keys: |lab, net| json!({ "deviceID": lab.devices.get(net), "dataDir": lab.tmp().join("sriov") }),
+        invalid: ("vlan", || json!({ "vlan": 5000 })),
+    },
+    Profile {
+        name: "sbr",
+        kind: Kind::Chained,
+        needs_link: None,
+        needs_master: true, // the prelude's macvlan
+
+        takes_mac: false,
+        shared: true,
+        unique_addresses: true,
+        vfs: false,
+        // sbr moves the interface's routes to table 100 and adds a default route there.
+        tamper_route: &["default", "table", "100"],
+        keys: none,
+        // `table` is the reference's key since v1.6.0.
+        invalid: ("table", || json!({ "table": -1 })),
+    },
+    Profile {
+        name: "ptp",
+        kind: Kind::Interface,
+        needs_link: None,
+        needs_master: false,
+        takes_mac: false,
+        shared: true,
+        unique_addresses: true,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        keys: none,
+        invalid: ("mtu", || json!({ "mtu": -1 })),
+    },
+    Profile {
+        name: "host-local",
+        kind: Kind::Ipam,
+        needs_link: None,
+        needs_master: false,
+        takes_mac: false,
+        shared: true,
+        unique_addresses: true,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        keys: none,
+        invalid: ("ipam.ranges", || json!({ "ipam": { "ranges": [[{ "subnet": "10.96.0.0/33" }]] } })),
+    },
+    Profile {
+        name: "static",
+        kind: Kind::Ipam,
+        needs_link: None,
+        needs_master: false,
+        takes_mac: false,
+        shared: true,
+        unique_addresses: false,
+        vfs: false,
+        tamper_route: IPAM_ROUTE,
+        keys: none,
+        invalid: ("ipam.addresses", || json!({ "ipam": { "addresses": [{ "address": "10.96.0.300/24" }] } })),
+    },
+];
+
+impl Profile {
+    pub fn find(name: &str) -> Option<&'static Profile> {
+        PROFILES.iter().find(|p| p.name == name)
+    }
+
+    /// The subnet of network number `net` (0-based): distinct per network.
+    pub fn subnet(net: usize) -> String {
+        format!("10.{}.0.0/24", 90 + net)
+    }
+
+    /// The plugin object for network `net` of `lab`: the type's keys and its IPAM,
+    /// which always includes one route so that CHECK has a route to verify.
+    pub fn plugin(&self, lab: &Lab, net: usize) -> Value {
+        let mut p = (self.keys)(lab, net);
+        p["type"] = json!(self.name);
+        if self.kind == Kind::Chained {
+            return p;
+        }
+        let subnet = Profile::subnet(net);
+        let route = json!([{ "dst": "10.99.0.0/16" }]);
+        p["ipam"] = match self.name {
+            "static" => {
+                let addr = subnet.replace(".0/24", ".5/24");
+                json!({ "type": "static", "addresses": [{ "address": addr, "gateway": subnet.replace(".0/24", ".1") }], "routes": route })
+            }
+            _ => json!({
+                "type": "host-local",
+                "dataDir": lab.ipam_dir(),
+                "ranges": [[{ "subnet": subnet }]],
+                "routes": route,
+            }),
+        };
+        p
+    }
+
+    /// For a [`Kind::Chained`] type, the interface plugin before it in
+    /// network `net`: `macvlan` on [`MASTER`] from the same plugin set (the
+    /// runtime's search path: the directory under test, then
+    /// [`crate::binary::REFERENCE_DIR`]), with host-local. Its IPAM has no routes,
+    /// so that its CHECK has none to look for in main after sbr moved them.
+    pub fn prelude(&self, lab: &Lab, net: usize) -> Option<Value> {
+        (self.kind == Kind::Chained).then(|| {
+            json!({
+                "type": "macvlan",
+                "master": MASTER,
+                "ipam": {
+                    "type": "host-local",
+                    "dataDir": lab.tmp().join("prelude-ipam"),
+                    "ranges": [[{ "subnet": Profile::subnet(net) }]],
+                },
+            })
+        })
+    }
+
+    /// Host-side preparation, done once per lab.
+    pub fn prepare(&self, lab: &mut Lab) -> Result<(), String> {
+        if self.needs_master {
+            add_veth_master(&lab.host, MASTER, "peer0")?;
+        }
+        if self.vfs {
+            lab.devices = crate::vfs::free();
+        }
+        Ok(())
+    }
+
+    /// The fewest free VFs a sriov lab needs: Multus's three networks beside pod 0's.
+    pub const MIN_VFS: usize = 4;
+
+    /// `Some(reason)` if the lab's kernel cannot host this type's links.
+    pub fn kernel_lacks(&self, lab: &Lab) -> Option<String> {
+        if self.vfs && lab.devices.len() < Profile::MIN_VFS {
+            return Some(format!(
+                "needs {} free SR-IOV VFs with netdevs in this namespace; found {:?} (enable VFs: echo N > /sys/class/net/<pf>/device/sriov_numvfs)",
+                Profile::MIN_VFS,
+                lab.devices
+            ));
+        }
+        let kind = self.needs_link?;
+        let mut args = vec!["link", "add", "probe0", "link", MASTER, "type", kind];
+        if kind == "vlan" {
+            args.extend(["id", "4000"]);
+        }
+        match lab.host.ip(&args) {
+            Ok(_) => {
+                let _ = lab.host.ip(&["link", "del", "probe0"]);
+                None
+            }
+            Err(e) => Some(format!("this kernel cannot create {kind} links ({})", e.trim())),
+        }
+    }
+
+    /// Host links that stay after DEL by design: the master, and bridge's
+    /// bridges (with their gateway addresses), which outlive attachments.
+    pub fn persistent_link(&self, lab: &Lab, name: &str) -> bool {
+        name == MASTER || name == "peer0" || (self.name == "bridge" && name.starts_with(&format!("{}b", lab.prefix)))
+    }
+}
