@@ -1,19 +1,138 @@
-//! What an attachment leaves on a node, for the fault and load tests: host
-//! links, addresses, routes (every table) and policy rules, the nftables
-//! ruleset, and the host-local store's per-attachment files. Two footprints
-//! taken around a fault must be equal: anything extra is a leak.
+//! What an attachment leaves on a node, the one leak detector of the tests,
+//! the benches and the conformance suite: host links, addresses, routes
+//! (every table) and policy rules, the nftables ruleset, the devices' state
+//! and the files that belong to attachments. Two footprints taken around an
+//! operation must be equal: anything extra is a leak.
+//!
+//! [`Footprint`] is a lab's, for the suite, which knows only the plugin's
+//! profile; the functions below it are the finer-grained facts the fault and
+//! load tests compare.
 
+use crate::lab::Lab;
 use crate::netns::Namespace;
+use crate::profile::Profile;
+use std::collections::BTreeSet;
+use std::fs::FileType;
+use std::net::IpAddr;
 use std::path::Path;
+
+/// The state a plugin could leak, as sorted one-line facts.
+#[derive(Debug, PartialEq)]
+pub struct Footprint(BTreeSet<String>);
+
+impl Footprint {
+    /// The lab's host namespace (links, addresses, routes of every table,
+    /// rules, nftables) but what `profile` keeps by design, pod `pod`'s
+    /// links, rules and routes of every table, the state of the lab's
+    /// devices (SR-IOV VFs), and every file below the lab's dirs that
+    /// reserves an address or names the pod's container.
+    pub fn take(profile: &Profile, lab: &Lab, pod: usize) -> Footprint {
+        let mut facts = BTreeSet::new();
+        let keep = |dev: &str| profile.persistent_link(lab, dev);
+        for l in lab.host.links() {
+            if !keep(l.name()) {
+                facts.insert(format!("host link {} ({})", l.name(), l.kind()));
+            }
+        }
+        for a in lab.host.addrs(None) {
+            if !keep(&a.dev) && a.scope != "link" && a.dev != "lo" {
+                facts.insert(format!("host address {} on {}", a.cidr, a.dev));
+            }
+        }
+        for v6 in [false, true] {
+            for r in lab.host.routes(v6) {
+                let dev = r["dev"].as_str().unwrap_or("");
+                if !keep(dev) && dev != "lo" {
+                    facts.insert(format!("host route {} dev {dev} table {}", r["dst"], r["table"]));
+                }
+            }
+            facts.extend(rules(&lab.host, v6).into_iter().flatten().map(|r| format!("host rule {r}")));
+        }
+        if let Ok(out) = nft_list(&lab.host) {
+            facts.extend(out.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("host nft {}", l.trim())));
+        }
+        let p = lab.pod(pod);
+        if p.exists() {
+            for l in p.links() {
+                facts.insert(format!("pod link {} ({})", l.name(), l.kind()));
+            }
+            for v6 in [false, true] {
+                for r in p.routes(v6) {
+                    facts.insert(format!("pod route {} dev {} table {}", r["dst"], r["dev"], r["table"]));
+                }
+                facts.extend(rules(p, v6).into_iter().flatten().map(|r| format!("pod rule {r}")));
+            }
+        }
+        facts.extend(lab.devices.iter().flat_map(|pci| crate::vfs::facts(pci)));
+        let cid = lab.cid(pod);
+        for path in files(lab.tmp(), |_, t| t.is_file()) {
+            if path.starts_with("cache/") || path.starts_with("net.d/") {
+                continue; // the runtime's, not the plugin's
+            }
+            let name = Path::new(&path).file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let is_reservation = name.parse::<IpAddr>().is_ok();
+            if is_reservation || read_lossy(&lab.tmp().join(&path)).contains(&cid) {
+                facts.insert(format!("file {path}"));
+            }
+        }
+        Footprint(facts)
+    }
+
+    /// What `self` has that `before` had not, one per line.
+    pub fn added_since(&self, before: &Footprint) -> Vec<String> {
+        self.0.difference(&before.0).cloned().collect()
+    }
+}
+
+/// `ip -4|-6 rule show` in `ns`, one rule a line.
+fn rules(ns: &Namespace, v6: bool) -> Result<Vec<String>, String> {
+    let rules = ns.ip(&[if v6 { "-6" } else { "-4" }, "rule", "show"])?;
+    Ok(rules.lines().map(str::to_string).collect())
+}
+
+/// `nft list ruleset` in `ns`, or its stderr.
+fn nft_list(ns: &Namespace) -> Result<String, String> {
+    let out = ns.exec(&["nft", "list", "ruleset"]);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
+}
+
+/// The entries below `root` but directories that `wanted(name, type)`
+/// accepts: relative paths, sorted.
+fn files(root: &Path, wanted: impl Fn(&str, FileType) -> bool) -> Vec<String> {
+    type Wanted<'a> = &'a dyn Fn(&str, FileType) -> bool;
+    fn walk(dir: &Path, rel: &str, wanted: Wanted, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            match e.file_type() {
+                Ok(t) if t.is_dir() => walk(&e.path(), &path, wanted, out),
+                Ok(t) if wanted(&name, t) => out.push(path),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, "", &wanted, &mut out);
+    out.sort();
+    out
+}
 
 /// Sorted one-line facts about `ns` that no attachment may leave behind:
 /// links, addresses, routes and rules, minus every line that mentions one of
 /// `shared` (the bridge, which outlives its ports as the reference's does).
 pub fn host_facts(ns: &Namespace, shared: &[&str]) -> Vec<String> {
     let mut facts = ns.normalized();
-    for fam in ["-4", "-6"] {
-        let rules = ns.ip(&[fam, "rule", "show"]).unwrap_or_else(|e| panic!("{e}"));
-        facts.extend(rules.lines().map(|l| format!("rule{fam} {}", l.trim())));
+    for (v6, fam) in [(false, "-4"), (true, "-6")] {
+        let rules = rules(ns, v6).unwrap_or_else(|e| panic!("{e}"));
+        facts.extend(rules.iter().map(|l| format!("rule{fam} {}", l.trim())));
     }
     facts.extend(nft_ruleset(ns).lines().map(|l| format!("nft {}", l.trim())));
     facts.retain(|f| !shared.iter().any(|s| mentions(f, s)));
@@ -28,9 +147,7 @@ fn mentions(f: &str, name: &str) -> bool {
 
 /// `nft list ruleset` inside `ns` (empty when nft has nothing).
 pub fn nft_ruleset(ns: &Namespace) -> String {
-    let out = ns.exec(&["nft", "list", "ruleset"]);
-    assert!(out.status.success(), "nft list ruleset in {}: {}", ns.name(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    nft_list(ns).unwrap_or_else(|e| panic!("nft list ruleset in {}: {e}", ns.name()))
 }
 
 /// Everything in a pod namespace but its loopback and the kernel's own
@@ -41,9 +158,9 @@ pub fn pod_leftovers(pod: &Namespace) -> Vec<String> {
     }
     let mut facts = pod.normalized();
     facts.retain(|f| !f.starts_with("link lo ") && !f.starts_with("addr lo "));
-    for fam in ["-4", "-6"] {
-        let rules = pod.ip(&[fam, "rule", "show"]).unwrap_or_else(|e| panic!("{e}"));
-        facts.extend(rules.lines().filter(|l| !is_default_rule(l)).map(|l| format!("rule{fam} {}", l.trim())));
+    for (v6, fam) in [(false, "-4"), (true, "-6")] {
+        let rules = rules(pod, v6).unwrap_or_else(|e| panic!("{e}"));
+        facts.extend(rules.iter().filter(|l| !is_default_rule(l)).map(|l| format!("rule{fam} {}", l.trim())));
     }
     facts
 }
@@ -64,21 +181,7 @@ fn is_default_rule(line: &str) -> bool {
 /// `dataDir`) but the lock files, which belong to the master or the VF and
 /// stay; every other file belongs to an attachment. Relative paths, sorted.
 pub fn state_files(dir: &Path) -> Vec<String> {
-    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                walk(&e.path(), &path, out);
-            } else if !name.ends_with(".lock") {
-                out.push(path);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, "", &mut out);
-    out.sort();
-    out
+    files(dir, |name, _| !name.ends_with(".lock"))
 }
 
 /// Files of a host-local network directory that belong to attachments:

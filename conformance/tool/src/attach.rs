@@ -2,11 +2,11 @@
 //! version, DEL's idempotence and cleanup, CHECK, GC, STATUS, chaining and
 //! concurrency.
 
-use crate::cleanup::Footprint;
 use crate::ctx::expect_error;
 use crate::{Check, Checked, Target, Why, ensure, fail, skip};
 use serde_json::{Value, json};
 use testkit::binary::Invocation;
+use testkit::footprint::Footprint;
 use testkit::lab::Lab;
 
 pub fn checks() -> Vec<Check> {
@@ -57,7 +57,7 @@ fn add_in(t: &Target, version: &str) -> Checked {
         return skip(format!("{version} is not in supportedVersions"));
     }
     let (lab, conf) = one_pod(t, version)?;
-    let before = Footprint::take(t, &lab, 0);
+    let before = Footprint::take(t.profile, &lab, 0);
     let result = t.add(&lab, 0, &conf)?;
     verify_result(t, &lab, 0, version, &result)?;
     t.del(&lab, 0, &conf, Some(&result))?;
@@ -124,7 +124,7 @@ pub fn verify_result(t: &Target, lab: &Lab, pod: usize, version: &str, r: &Value
 pub fn nothing_added(t: &Target, lab: &Lab, pod: usize, before: &Footprint) -> Checked {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
-        let left = Footprint::take(t, lab, pod).added_since(before);
+        let left = Footprint::take(t.profile, lab, pod).added_since(before);
         if left.is_empty() {
             return Ok(());
         }
@@ -214,7 +214,7 @@ fn del_twice(t: &Target) -> Checked {
 
 fn del_leaves_nothing(t: &Target) -> Checked {
     let (lab, conf) = one_pod(t, t.latest()?)?;
-    let before = Footprint::take(t, &lab, 0);
+    let before = Footprint::take(t.profile, &lab, 0);
     let result = t.add(&lab, 0, &conf)?;
     t.del(&lab, 0, &conf, Some(&result))?;
     nothing_added(t, &lab, 0, &before)
@@ -225,7 +225,7 @@ fn del_netns_gone(t: &Target) -> Checked {
         return skip("an IPAM plugin does not use the netns");
     }
     let (lab, conf) = one_pod(t, t.latest()?)?;
-    let before = Footprint::take(t, &lab, 0);
+    let before = Footprint::take(t.profile, &lab, 0);
     let result = t.add(&lab, 0, &conf)?;
     lab.pod(0).delete().map_err(Why::Fail)?;
     t.del(&lab, 0, &conf, Some(&result))?;
@@ -245,7 +245,7 @@ fn del_empty_netns(t: &Target) -> Checked {
 
 fn del_without_prev(t: &Target) -> Checked {
     let (lab, conf) = one_pod(t, t.latest()?)?;
-    let before = Footprint::take(t, &lab, 0);
+    let before = Footprint::take(t.profile, &lab, 0);
     t.add(&lab, 0, &conf)?;
     t.del(&lab, 0, &conf, None)?;
     nothing_added(t, &lab, 0, &before)
@@ -359,7 +359,7 @@ fn concurrent(t: &Target) -> Checked {
     let n = if lab.devices.is_empty() { N } else { N.min(lab.devices.len()) };
     let pods: Vec<usize> = (0..n).map(|_| lab.add_pod()).collect();
     let conf = t.conf(&lab, t.latest()?, 0);
-    let before: Vec<Footprint> = pods.iter().map(|&p| Footprint::take(t, &lab, p)).collect();
+    let before: Vec<Footprint> = pods.iter().map(|&p| Footprint::take(t.profile, &lab, p)).collect();
     let outs: Vec<_> = std::thread::scope(|s| {
         let hs: Vec<_> = pods
             .iter()

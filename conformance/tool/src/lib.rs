@@ -9,7 +9,6 @@
 //! [`Lab`]: testkit::lab::Lab
 
 mod attach;
-mod cleanup;
 mod ctx;
 mod protocol;
 mod report;

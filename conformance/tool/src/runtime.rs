@@ -3,10 +3,10 @@
 //! containerd send.
 
 use crate::attach::{nothing_added, prefix};
-use crate::cleanup::Footprint;
 use crate::{Check, Checked, Target, Why, ensure, fail, skip};
 use serde_json::{Value, json};
 use testkit::driver::{Call, Lib};
+use testkit::footprint::Footprint;
 use testkit::lab::Lab;
 
 pub fn checks() -> Vec<Check> {
@@ -45,7 +45,7 @@ fn libcni_cycle(t: &Target) -> Checked {
     let mut lab = t.lab()?;
     let p = lab.add_pod();
     write_net(&lab, &lab.net, v, t.plugins(&lab, 0));
-    let before = Footprint::take(t, &lab, p);
+    let before = Footprint::take(t.profile, &lab, p);
     let result = drive_ok(&lab, &call(&lab, "add", &lab.net, p, "eth0"))?;
     crate::attach::verify_result(t, &lab, p, v, &result)?;
     ensure(lab.cache_entry(p, "eth0").exists(), || "libcni cached no result".into())?;
@@ -71,7 +71,7 @@ fn chain(t: &Target) -> Checked {
     plugins.extend(t.plugins(&lab, 0));
     plugins.push(tuning);
     write_net(&lab, &lab.net, v, plugins);
-    let before = Footprint::take(t, &lab, p);
+    let before = Footprint::take(t.profile, &lab, p);
     let result = drive_ok(&lab, &call(&lab, "add", &lab.net, p, "eth0"))?;
     let names: Vec<&str> =
         result["interfaces"].as_array().into_iter().flatten().filter_map(|i| i["name"].as_str()).collect();
@@ -131,7 +131,7 @@ fn gocni(t: &Target) -> Checked {
         lab.cid(p)
     );
     let with = |verb| call(&lab, verb, &lab.net, p, "eth0").lib(Lib::Gocni).cni_args(&args).cap_args(caps.clone());
-    let before = Footprint::take(t, &lab, p);
+    let before = Footprint::take(t.profile, &lab, p);
     let out = drive_ok(&lab, &with("add"))?;
     let got_ip = out["Raw"][0]["ips"][0]["address"].as_str().unwrap_or_default().to_string();
     let check = drive_ok(&lab, &with("check"));
@@ -152,7 +152,7 @@ fn multus(t: &Target) -> Checked {
         return skip("Multus delegates to interface plugins");
     }
     let (lab, p, nets) = delegates(t, None)?;
-    let before = Footprint::take(t, &lab, p);
+    let before = Footprint::take(t.profile, &lab, p);
     let mut status = Vec::new();
     let mut added = Vec::new();
     let mut failure = None;
@@ -240,7 +240,7 @@ fn multus_rollback(t: &Target) -> Checked {
         return skip("Multus delegates to interface plugins");
     }
     let (lab, p, nets) = delegates(t, Some(2))?;
-    let before = Footprint::take(t, &lab, p);
+    let before = Footprint::take(t.profile, &lab, p);
     for (k, net) in nets.iter().enumerate().take(2) {
         drive_ok(&lab, &call(&lab, "add", net, p, &format!("net{}", k + 1)))?;
     }
