@@ -1,5 +1,5 @@
 //! `bench bridge`: bridge + host-local ADD and DEL, ours vs the reference
-//! (the run itself is `bench_plugin`'s).
+//! (the run itself is [`crate::scenario`]'s).
 //!
 //! The first ADD in each host namespace creates the bridge there (the
 //! untimed warm-up does it), so every timed ADD finds it and attaches a

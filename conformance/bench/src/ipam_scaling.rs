@@ -4,14 +4,18 @@
 //! CPU time (user+sys from wait4) is the number to trust; wall time on a shared
 //! 2-core box is reported but noisy.
 
-use crate::samples::{self, Sample, Summary, ms};
+use crate::measure::{loadavg, peak_rss};
+use crate::opts::{self, Accepts, Opts};
+use crate::stats::{Sample, Summary, ms, summarize};
 use serde_json::{Value, json};
+use std::io;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 use tempfile::TempDir;
 use testkit::binary::{REFERENCE_DIR, our_bin_dir};
-use testkit::{Binary, conf};
+use testkit::{Binary, conf, store};
 
 pub const USAGE: &str = "usage: bench ipam-scaling [--json PATH] [--reps K] [--ref-reps K] \
 [--ref-budget SECS] [--quick] [--ours-only]
@@ -35,42 +39,37 @@ const SUBNET: &str = "10.20.0.0/16";
 const REF_REPS_LARGE: usize = 9;
 const OP_TIMEOUT: Duration = Duration::from_secs(600);
 
-struct Opts {
-    json: Option<PathBuf>,
-    reps: usize,
-    ref_reps: Option<usize>,
-    ref_budget: Duration,
-    quick: bool,
-    ours_only: bool,
+/// The options [`USAGE`] lists.
+const ACCEPTS: Accepts = Accepts {
+    options: &["--json", "--reps", "--ref-reps", "--ref-budget", "--quick", "--ours-only"],
+    reps: 21,
+    quick_reps: 7,
+};
+
+/// `--ref-budget`, 30 s by default, 20 s with `--quick`.
+fn ref_budget(o: &Opts) -> Duration {
+    Duration::from_secs(o.ref_budget.unwrap_or(if o.quick { 20 } else { 30 }) as u64)
 }
 
-fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    let mut o =
-        Opts { json: None, reps: 0, ref_reps: None, ref_budget: Duration::ZERO, quick: false, ours_only: false };
-    let mut it = args.iter();
-    let mut budget = None;
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--json" => o.json = Some(PathBuf::from(value("--json")?)),
-            "--reps" => o.reps = parse_num(&value("--reps")?)?,
-            "--ref-reps" => o.ref_reps = Some(parse_num(&value("--ref-reps")?)?),
-            "--ref-budget" => budget = Some(parse_num(&value("--ref-budget")?)?),
-            "--quick" => o.quick = true,
-            "--ours-only" => o.ours_only = true,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if o.reps == 0 {
-        o.reps = if o.quick { 7 } else { 21 };
-    }
-    let secs = budget.unwrap_or(if o.quick { 20 } else { 30 });
-    o.ref_budget = Duration::from_secs(secs as u64);
-    Ok(o)
-}
+/// First address the reference allocator hands out in a /16 with the default gateway.
+pub const FIRST_HOST: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 2);
 
-fn parse_num(s: &str) -> Result<usize, String> {
-    s.parse().map_err(|_| format!("not a number: {s}"))
+/// Writes `n` reservations `FIRST_HOST..` into `net_dir` exactly as the reference
+/// host-local would have (`cid\r\nifname`), plus `last_reserved_ip.0` and an
+/// empty `lock`, so both implementations start from a store neither wrote.
+pub fn populate(net_dir: &Path, n: u32) -> io::Result<()> {
+    std::fs::create_dir_all(net_dir)?;
+    std::fs::write(net_dir.join("lock"), "")?;
+    let base = u32::from(FIRST_HOST);
+    for i in 0..n {
+        let ip = Ipv4Addr::from(base + i);
+        store::write_reservation(net_dir, ip.into(), &format!("bench-pre-{i}"), "eth0")?;
+    }
+    if n > 0 {
+        let last = Ipv4Addr::from(base + n - 1);
+        std::fs::write(net_dir.join("last_reserved_ip.0"), last.to_string())?;
+    }
+    Ok(())
 }
 
 /// One implementation's run at one N.
@@ -94,7 +93,7 @@ impl Run {
             .tempdir_in(base)
             .map_err(|e| format!("temp store in {}: {e}", base.display()))?;
         let net_dir = store.path().join(NET);
-        samples::populate(&net_dir, n).map_err(|e| format!("populating {}: {e}", net_dir.display()))?;
+        populate(&net_dir, n).map_err(|e| format!("populating {}: {e}", net_dir.display()))?;
         let conf = conf::host_local_v4(VERSION, NET, store.path(), SUBNET);
         Ok(Run {
             label,
@@ -126,7 +125,7 @@ impl Run {
     fn peak_rss(&self, cid: &str) -> Result<u64, String> {
         let add = testkit::Invocation::add().attachment(cid, "eth0").stdin_json(&self.conf);
         let del = testkit::Invocation::del().attachment(cid, "eth0").stdin_json(&self.conf);
-        Ok(samples::peak_rss(&self.plugin, &add)?.max(samples::peak_rss(&self.plugin, &del)?))
+        Ok(peak_rss(&self.plugin, &add)?.max(peak_rss(&self.plugin, &del)?))
     }
 
     fn reservations(&self) -> usize {
@@ -143,7 +142,7 @@ struct Row {
     first_del: Sample,
     add: Summary,
     del: Summary,
-    /// Peak RSS of one ADD and one DEL, measured apart (see `samples::peak_rss`).
+    /// Peak RSS of one ADD and one DEL, measured apart (see `peak_rss`).
     rss_kib: u64,
 }
 
@@ -163,7 +162,7 @@ fn run_n(n: u32, plugins: &[(&'static str, Binary)], base: &Path, o: &Opts) -> R
             // The reference walks every file (~1 s per op at large N on a busy box):
             // fewer reps at N >= 10000, and never more than the time budget allows.
             let pair = (a.wall + d.wall).max(Duration::from_millis(1));
-            let fit = (o.ref_budget.as_secs_f64() / pair.as_secs_f64()) as usize;
+            let fit = (ref_budget(o).as_secs_f64() / pair.as_secs_f64()) as usize;
             let default = if n >= 10_000 { o.reps.min(REF_REPS_LARGE) } else { o.reps };
             o.ref_reps.unwrap_or(default).min(fit.max(3))
         };
@@ -193,8 +192,8 @@ fn run_n(n: u32, plugins: &[(&'static str, Binary)], base: &Path, o: &Opts) -> R
             reps: r.reps,
             first_add: r.first_add.ok_or("no warm-up")?,
             first_del: r.first_del.ok_or("no warm-up")?,
-            add: samples::summarize(&r.add),
-            del: samples::summarize(&r.del),
+            add: summarize(&r.add),
+            del: summarize(&r.del),
             rss_kib,
         });
     }
@@ -322,7 +321,7 @@ fn ipam_scaling(o: &Opts) -> Result<bool, String> {
     }
     let ns: &[u32] = if o.quick { &[0, 10_000] } else { &[0, 1_000, 10_000, 60_000] };
     let (base, base_note) = store_base();
-    let load_start = samples::loadavg();
+    let load_start = loadavg();
     println!("ipam-scaling: host-local, {SUBNET}, cniVersion {VERSION}, store on {base_note}");
     for (l, p) in &plugins {
         println!("  {l}: {}", p.path().display());
@@ -333,7 +332,7 @@ fn ipam_scaling(o: &Opts) -> Result<bool, String> {
         eprintln!("N={n} ...");
         rows.extend(run_n(n, &plugins, &base, o)?);
     }
-    let load_end = samples::loadavg();
+    let load_end = loadavg();
     println!();
     print_table(&rows);
     println!("loadavg at start: {load_start}; at end: {load_end}");
@@ -358,16 +357,14 @@ fn ipam_scaling(o: &Opts) -> Result<bool, String> {
             })),
             "results": rows.iter().map(|r| row_json(&rows, r)).collect::<Vec<_>>(),
         });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("JSON written to {}", path.display());
+        crate::measure::write_json(path, &doc)?;
     }
     Ok(!matches!(gate, Some(Err(_))))
 }
 
 /// Entry point for `bench ipam-scaling <args>`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match parse_opts(args) {
+    let opts = match opts::parse(args, &ACCEPTS) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("bench: {e}\n{USAGE}");

@@ -11,11 +11,13 @@
 mod bridge;
 mod ipam_scaling;
 mod load;
+mod measure;
 mod on_master;
+mod opts;
 mod rails;
-mod samples;
 mod scenario;
 mod sriov;
+mod stats;
 
 use bridge::Bridge;
 use on_master::{IPVLAN, MACVLAN, VLAN};

@@ -1,6 +1,6 @@
 //! `bench macvlan`, `bench ipvlan`, `bench vlan`: a plugin that hangs the pod's
 //! interface off a host master, + host-local, ours vs the reference (the run
-//! itself is `bench_plugin`'s). ipvlan and vlan need a kernel the CI host
+//! itself is [`crate::scenario`]'s). ipvlan and vlan need a kernel the CI host
 //! lacks; the VM stage runs them (`conformance/vm/tests.sh`, `bench:NAME`).
 //!
 //! Each host namespace gets a veth pair whose one end is the master

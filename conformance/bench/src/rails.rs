@@ -14,8 +14,8 @@
 //! Every ADD and DEL is one sample per rail. The added cost per rail is the
 //! p50 of `policy` minus the p50 of `plain`.
 
-use crate::samples::{Sample, ms};
-use crate::scenario::{Opts, parse_opts_with, percentile};
+use crate::opts::{self, Accepts, Opts};
+use crate::stats::{Sample, ms, p50};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +28,9 @@ use testkit::{Outcome, conf};
 const VERSION: &str = "1.0.0";
 const RAILS: u32 = 8;
 const OP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The options [`USAGE`] lists.
+const ACCEPTS: Accepts = Accepts { options: &["--reps", "--quick", "--json", "--ours-only"], reps: 20, quick_reps: 5 };
 
 pub const USAGE: &str = "usage: bench rails [--reps N] [--quick] [--json PATH] [--ours-only]
 
@@ -171,7 +174,7 @@ fn add_to(sample: &mut Sample, o: &Outcome) {
 fn p50s(samples: &[Sample]) -> (f64, f64) {
     let wall: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
     let cpu: Vec<Duration> = samples.iter().map(Sample::cpu).collect();
-    (ms(percentile(&wall, 50.0)), ms(percentile(&cpu, 50.0)))
+    (ms(p50(&wall)), ms(p50(&cpu)))
 }
 
 fn run(o: &Opts) -> Result<(), String> {
@@ -189,7 +192,7 @@ fn run(o: &Opts) -> Result<(), String> {
         variants.push(Variant::RefSbr);
     }
     let mut sides = variants.into_iter().map(Side::new).collect::<Result<Vec<_>, _>>()?;
-    let load_start = crate::samples::loadavg();
+    let load_start = crate::measure::loadavg();
     println!(
         "bench rails: {RAILS} rails per pod (macvlan on 8 veth parents + host-local), cniVersion {VERSION}, {} pods per variant",
         o.reps
@@ -208,7 +211,7 @@ fn run(o: &Opts) -> Result<(), String> {
             s.pod(&host, &format!("p{i}"))?;
         }
     }
-    let load_end = crate::samples::loadavg();
+    let load_end = crate::measure::loadavg();
     println!();
     println!(
         "{:<8} {:>5} | {:>13} {:>13} | {:>13} {:>13}",
@@ -244,16 +247,14 @@ fn run(o: &Opts) -> Result<(), String> {
             "benchmark": "rails", "rails_per_pod": RAILS, "pods_per_variant": o.reps, "cniVersion": VERSION,
             "loadavg_start": load_start, "loadavg_end": load_end, "per_rail": rows, "policy_added_per_rail": added,
         });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("JSON written to {}", path.display());
+        crate::measure::write_json(path, &doc)?;
     }
     Ok(())
 }
 
 /// Entry point for `bench rails <args>`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match parse_opts_with(args, 20, 5) {
+    let opts = match opts::parse(args, &ACCEPTS) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("bench rails: {e}\n{USAGE}");

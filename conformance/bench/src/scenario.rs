@@ -2,7 +2,7 @@
 //! the reference, same config, alternating A B A B, each ADD into a fresh pod
 //! namespace. What differs per plugin (its config keys, what the host
 //! namespace needs, what must be gone afterwards) is a [`Scenario`]
-//! (`bench_bridge`, `bench_master`); the measurement, the table, the JSON and
+//! (`bridge`, `on_master`); the measurement, the table, the JSON and
 //! the entry point are shared, so every plugin's numbers mean the same.
 //!
 //! Each implementation gets its own "host" namespace. The bench thread
@@ -24,7 +24,9 @@
 //! the IPAM's.
 
 use crate::load::{Burst, burst, libcni_cycles};
-use crate::samples::{Sample, ms, peak_rss};
+use crate::measure::{loadavg, peak_rss};
+use crate::opts::{self, Accepts, Opts};
+use crate::stats::{Sample, Stats, ms, p50, stats, stats_json};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,63 +102,12 @@ reference = /usr/lib/cni/{{{plugin},host-local}}. Needs root."
 /// are 1/3 and 1/5; the bound only catches a regression, on a noisy machine.
 pub const QUICK_MAX_RATIO: f64 = 0.6;
 
-/// The options every plugin bench takes (`bench rails` uses the first three).
-pub struct Opts {
-    pub reps: usize,
-    pub json: Option<PathBuf>,
-    pub ours_only: bool,
-    pub bursts: Vec<usize>,
-    pub burst_reps: usize,
-    pub libcni: usize,
-    pub quick: bool,
-    pub markdown: bool,
-}
-
-fn parse_opts(args: &[String]) -> Result<Opts, String> {
-    parse_opts_with(args, 50, 10)
-}
-
-/// [`Opts`] from `args`, with `reps` reps by default and `quick` with `--quick`.
-pub fn parse_opts_with(args: &[String], reps: usize, quick: usize) -> Result<Opts, String> {
-    let mut o = Opts {
-        reps,
-        json: None,
-        ours_only: false,
-        bursts: vec![2, 4, 8, 32],
-        burst_reps: 3,
-        libcni: 20,
-        quick: false,
-        markdown: false,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--reps" => o.reps = value("--reps")?.parse().map_err(|_| "--reps: not a number".to_string())?,
-            "--quick" => (o.reps, o.bursts, o.burst_reps, o.libcni, o.quick) = (quick, vec![8], 1, 5, true),
-            "--bursts" => {
-                let list = value("--bursts")?;
-                o.bursts = list
-                    .split(',')
-                    .map(|n| n.parse().map_err(|_| format!("--bursts: {list:?}")))
-                    .collect::<Result<_, _>>()?;
-                o.bursts.retain(|&n| n > 0);
-            }
-            "--burst-reps" => {
-                o.burst_reps = value("--burst-reps")?.parse().map_err(|_| "--burst-reps: not a number".to_string())?
-            }
-            "--libcni" => o.libcni = value("--libcni")?.parse().map_err(|_| "--libcni: not a number".to_string())?,
-            "--json" => o.json = Some(PathBuf::from(value("--json")?)),
-            "--ours-only" => o.ours_only = true,
-            "--markdown" => o.markdown = true,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if o.reps == 0 || o.burst_reps == 0 {
-        return Err("--reps and --burst-reps must be at least 1".into());
-    }
-    Ok(o)
-}
+/// The options of `bench <plugin>`, as [`usage`] lists them.
+const ACCEPTS: Accepts = Accepts {
+    options: &["--reps", "--bursts", "--burst-reps", "--libcni", "--quick", "--json", "--markdown", "--ours-only"],
+    reps: 50,
+    quick_reps: 10,
+};
 
 /// One implementation: its plugin, host namespace, store, samples.
 struct Side {
@@ -273,47 +224,6 @@ impl Side {
     }
 }
 
-/// Nearest-rank percentile (p in 0..=100) of an unsorted list.
-pub fn percentile(xs: &[Duration], p: f64) -> Duration {
-    if xs.is_empty() {
-        return Duration::ZERO;
-    }
-    let mut v = xs.to_vec();
-    v.sort();
-    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
-    v[rank.clamp(1, v.len()) - 1]
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Stats {
-    pub n: usize,
-    pub wall_p50: f64,
-    pub wall_p90: f64,
-    pub wall_p99: f64,
-    pub cpu_p50: f64,
-    pub max_rss_kib: u64,
-}
-
-pub(crate) fn stats(samples: &[Sample]) -> Stats {
-    let wall: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
-    let cpu: Vec<Duration> = samples.iter().map(Sample::cpu).collect();
-    Stats {
-        n: samples.len(),
-        wall_p50: ms(percentile(&wall, 50.0)),
-        wall_p90: ms(percentile(&wall, 90.0)),
-        wall_p99: ms(percentile(&wall, 99.0)),
-        cpu_p50: ms(percentile(&cpu, 50.0)),
-        max_rss_kib: 0, // from the separate RSS runs
-    }
-}
-
-fn stats_json(s: &Stats) -> Value {
-    json!({
-        "samples": s.n, "wall_p50_ms": s.wall_p50, "wall_p90_ms": s.wall_p90,
-        "wall_p99_ms": s.wall_p99, "cpu_p50_ms": s.cpu_p50, "max_rss_kib": s.max_rss_kib,
-    })
-}
-
 fn ratio(a: f64, b: f64) -> Option<f64> {
     (b > 0.0).then(|| a / b)
 }
@@ -370,7 +280,7 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
     if !o.ours_only {
         sides.push(Side::new(scenario, "ref", Path::new(REFERENCE_DIR))?);
     }
-    let load_start = crate::samples::loadavg();
+    let load_start = loadavg();
     println!(
         "bench {name}: {} + host-local {}, cniVersion {VERSION}, {} reps",
         scenario.setup(),
@@ -418,7 +328,7 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
         None => run_bursts(&sides, &o.bursts, o.burst_reps)?,
     };
     let libcni = run_libcni(&sides, o.libcni)?;
-    let load_end = crate::samples::loadavg();
+    let load_end = loadavg();
     let mut rows: Vec<Row> = Vec::new();
     for op in ["ADD", "DEL"] {
         for (s, r) in sides.iter().zip(&rss) {
@@ -467,11 +377,9 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
             "bursts": bursts.iter().map(|(l, b)| json!({
                 "impl": l, "pods": b.pods, "add_per_sec": b.adds_per_sec(), "del_per_sec": b.dels_per_sec(), "failures": b.failures,
             })).collect::<Vec<_>>(),
-            "libcni_cycle_p50_ms": libcni.iter().map(|(l, c)| json!({"impl": l, "p50_ms": ms(percentile(c, 50.0)), "cycles": c.len()})).collect::<Vec<_>>(),
+            "libcni_cycle_p50_ms": libcni.iter().map(|(l, c)| json!({"impl": l, "p50_ms": ms(p50(c)), "cycles": c.len()})).collect::<Vec<_>>(),
         });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
-        println!("JSON written to {}", path.display());
+        crate::measure::write_json(path, &doc)?;
     }
     if o.quick { quick_gate(&rows, &bursts) } else { Ok(()) }
 }
@@ -504,8 +412,8 @@ fn median_burst(runs: &[Burst]) -> Burst {
     let del: Vec<Duration> = runs.iter().map(|b| b.del_wall).collect();
     Burst {
         pods: runs.first().map_or(0, |b| b.pods),
-        add_wall: percentile(&add, 50.0),
-        del_wall: percentile(&del, 50.0),
+        add_wall: p50(&add),
+        del_wall: p50(&del),
         failures: runs.iter().map(|b| b.failures).sum(),
     }
 }
@@ -558,7 +466,7 @@ fn print_libcni(libcni: &[(&str, Vec<Duration>)]) {
     }
     println!("\nADD->DEL through libcni (the Go driver; its start-up is in both):");
     for (label, cycles) in libcni {
-        println!("  {label:<5} p50 {:.2} ms over {} cycles", ms(percentile(cycles, 50.0)), cycles.len());
+        println!("  {label:<5} p50 {:.2} ms over {} cycles", ms(p50(cycles)), cycles.len());
     }
 }
 
@@ -633,7 +541,7 @@ fn quick_gate(rows: &[Row], bursts: &[(&str, Burst)]) -> Result<(), String> {
 /// Entry point for `bench <scenario.plugin()> <args>`.
 pub fn main(scenario: &'static dyn Scenario, args: &[String]) -> ExitCode {
     let name = scenario.plugin();
-    let opts = match parse_opts(args) {
+    let opts = match opts::parse(args, &ACCEPTS) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("bench {name}: {e}\n{}", usage(name));
@@ -650,35 +558,5 @@ pub fn main(scenario: &'static dyn Scenario, args: &[String]) -> ExitCode {
             eprintln!("bench {name}: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let xs: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&xs, 50.0), Duration::from_millis(50));
-        assert_eq!(percentile(&xs, 90.0), Duration::from_millis(90));
-        assert_eq!(percentile(&xs, 99.0), Duration::from_millis(99));
-        assert_eq!(percentile(&xs[..1], 99.0), Duration::from_millis(1));
-        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
-    }
-
-    #[test]
-    fn options() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let o = parse_opts(&args(&["--quick", "--ours-only", "--json", "/tmp/x.json"])).unwrap();
-        assert_eq!((o.reps, o.ours_only, o.quick), (10, true, true));
-        assert_eq!(parse_opts(&args(&["--bursts", "2,0,32"])).unwrap().bursts, [2, 32]);
-        assert_eq!((o.burst_reps, parse_opts(&args(&[])).unwrap().burst_reps), (1, 3));
-        assert!(parse_opts(&args(&["--burst-reps", "0"])).is_err());
-        assert_eq!(o.json, Some(PathBuf::from("/tmp/x.json")));
-        assert_eq!(parse_opts(&args(&["--reps", "7"])).unwrap().reps, 7);
-        assert!(parse_opts(&args(&["--markdown"])).unwrap().markdown);
-        assert!(parse_opts(&args(&["--reps", "0"])).is_err());
-        assert!(parse_opts(&args(&["--frobnicate"])).is_err());
     }
 }

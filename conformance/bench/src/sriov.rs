@@ -9,9 +9,12 @@
 //! `sriov_lab`), from `$RAILCNI_BIN_DIR`.
 
 use crate::load::Burst;
-use crate::samples::{Sample, ms, peak_rss};
-use crate::scenario::{Row, percentile, print_table, stats};
+use crate::measure::peak_rss;
+use crate::opts::{self, Accepts};
+use crate::scenario::{Row, print_table};
+use crate::stats::{Sample, ms, p50, stats};
 use serde_json::{Value, json};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use testkit::binary::{Binary, Invocation};
@@ -30,6 +33,9 @@ const VFS: usize = 7;
 /// Bursts of one ADD per VF; the median counts.
 const BURST_REPS: usize = 3;
 const RSS_REPS: usize = 5;
+
+/// The options [`USAGE`] lists.
+const ACCEPTS: Accepts = Accepts { options: &["--reps", "--quick", "--json"], reps: 50, quick_reps: 10 };
 
 struct Bench {
     lab: SriovLab,
@@ -105,10 +111,10 @@ impl Bench {
     }
 }
 
-fn run(reps: usize, quick: bool, json_path: Option<&str>) -> Result<(), String> {
+fn run(reps: usize, quick: bool, json_path: Option<&Path>) -> Result<(), String> {
     let b = Bench::new();
     let before: Vec<String> = (0..VFS).map(|vf| b.lab.snapshot(vf)).collect();
-    let load_start = crate::samples::loadavg();
+    let load_start = crate::measure::loadavg();
     println!(
         "bench sriov: {VFS} VFs of {} (igb) + host-local, cniVersion {}, {reps} reps",
         b.lab.pf, b.confs[0]["cniVersion"]
@@ -137,7 +143,7 @@ fn run(reps: usize, quick: bool, json_path: Option<&str>) -> Result<(), String> 
     }
     println!();
     print_table(&rows, &[]);
-    let median = |f: fn(&Burst) -> Duration| percentile(&bursts.iter().map(f).collect::<Vec<_>>(), 50.0);
+    let median = |f: fn(&Burst) -> Duration| p50(&bursts.iter().map(f).collect::<Vec<_>>());
     let burst = Burst {
         pods: VFS,
         add_wall: median(|b| b.add_wall),
@@ -150,7 +156,7 @@ fn run(reps: usize, quick: bool, json_path: Option<&str>) -> Result<(), String> 
         burst.dels_per_sec(),
         burst.failures
     );
-    let load_end = crate::samples::loadavg();
+    let load_end = crate::measure::loadavg();
     println!("loadavg at start: {load_start}; at end: {load_end}");
     if let Some(path) = json_path {
         let doc = json!({
@@ -166,9 +172,7 @@ fn run(reps: usize, quick: bool, json_path: Option<&str>) -> Result<(), String> 
             "burst": { "pods": VFS, "add_per_sec": burst.adds_per_sec(), "del_per_sec": burst.dels_per_sec(),
                        "add_wall_ms": ms(burst.add_wall), "failures": burst.failures },
         });
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("writing {path}: {e}"))?;
-        println!("JSON written to {path}");
+        crate::measure::write_json(path, &doc)?;
     }
     if burst.failures > 0 {
         return Err(format!("{} of the concurrent operations failed", burst.failures));
@@ -179,27 +183,9 @@ fn run(reps: usize, quick: bool, json_path: Option<&str>) -> Result<(), String> 
     Ok(())
 }
 
-fn parse_opts(args: &[String]) -> Result<(usize, bool, Option<String>), String> {
-    let (mut reps, mut quick, mut json_path) = (None, false, None);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--quick" => quick = true,
-            "--reps" => reps = Some(value("--reps")?.parse().map_err(|_| "--reps: not a number".to_string())?),
-            "--json" => json_path = Some(value("--json")?),
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    match reps.unwrap_or(if quick { 10 } else { 50 }) {
-        0 => Err("--reps must be at least 1".into()),
-        n => Ok((n, quick, json_path)),
-    }
-}
-
 /// Entry point for `bench sriov <args>`.
 pub fn main(args: &[String]) -> ExitCode {
-    let (reps, quick, json_path) = match parse_opts(args) {
+    let o = match opts::parse(args, &ACCEPTS) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("bench sriov: {e}\n{USAGE}");
@@ -207,7 +193,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     // SriovLab panics on a broken lab; that is a failed bench, not a crash.
-    match std::thread::spawn(move || run(reps, quick, json_path.as_deref())).join() {
+    match std::thread::spawn(move || run(o.reps, o.quick, o.json.as_deref())).join() {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!("bench sriov: {e}");
