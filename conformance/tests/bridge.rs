@@ -10,9 +10,9 @@
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use testkit::binary::{REFERENCE_DIR, our_cni_path};
-use testkit::bridge_result::{Attached, check_attachment};
 use testkit::driver::Lib;
 use testkit::lab::Lab;
+use testkit::lab::bridge::{Attached, check_attachment};
 use testkit::netns::{have_ping, skip_without_root};
 use testkit::{Binary, Invocation};
 

@@ -8,8 +8,8 @@
 
 use serde_json::{Value, json};
 use testkit::Binary;
-use testkit::bridge_result::layout;
 use testkit::lab::Lab;
+use testkit::result::layout;
 use testkit::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 
 /// What one implementation did.

@@ -13,9 +13,9 @@
 
 use serde_json::{Value, json};
 use testkit::Binary;
-use testkit::bridge_result::layout;
 use testkit::kernel::facts_diff;
 use testkit::lab::macvlan::{MacvlanLab, info_data, parent_of};
+use testkit::result::layout;
 use testkit::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 
 /// What one implementation did.

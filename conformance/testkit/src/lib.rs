@@ -5,7 +5,6 @@
 //! `/usr/lib/cni` to run them against the reference plugins.
 
 pub mod binary;
-pub mod bridge_result;
 pub mod conf;
 pub mod driver;
 pub mod exec;

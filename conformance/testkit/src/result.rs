@@ -4,9 +4,14 @@
 //! 0.1.0/0.2.0: `ip4`/`ip6` objects (`ip`, `gateway`, `routes` inside them);
 //! 0.3.x/0.4.0: `ips[]` whose entries carry `"version":"4"|"6"`;
 //! 1.x: `ips[]` without `version` (cni:pkg/types/{020,040,100}).
+//!
+//! Also what any interface plugin's result must agree on with the kernel
+//! ([`result_ips`]), and its layout with run-specific names abstracted
+//! ([`layout`], for the differential tests).
 
+use crate::netns::Namespace;
 use ipnetwork::IpNetwork;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::net::IpAddr;
 
 /// Every spec version, oldest first.
@@ -135,6 +140,67 @@ fn opt_ip(v: Option<&Value>) -> Result<Option<IpAddr>, String> {
         Some(Value::String(s)) => s.parse().map(Some).map_err(|e| format!("{s:?}: {e}")),
         Some(other) => Err(format!("{other} is not a string")),
     }
+}
+
+/// The result's `ips[].address` in order, each of which must belong to
+/// `interfaces[interface]` and be on `ifname` in `pod` (a global address).
+pub fn result_ips(result: &Value, interface: u64, pod: &Namespace, ifname: &str) -> Result<Vec<String>, String> {
+    let on_link = pod.global_addrs(ifname);
+    let mut ips = Vec::new();
+    for ip in result["ips"].as_array().cloned().unwrap_or_default() {
+        if ip["interface"] != interface {
+            return Err(format!("ips[] entry {ip} must have interface {interface}"));
+        }
+        let addr = ip["address"].as_str().unwrap_or("").to_string();
+        if !on_link.contains(&addr) {
+            return Err(format!("{addr} from the result is not on {ifname} ({on_link:?})"));
+        }
+        ips.push(addr);
+    }
+    Ok(ips)
+}
+
+/// The result with run-specific names replaced: the bridge by `<bridge>`,
+/// the host veth by `veth<8 hex>` if it has that form, the sandbox path by
+/// `<pod>`, MACs by whether there is one. An empty `dns`, `ips` or `routes`
+/// counts as absent (Go prints `"dns":{}` for a result without DNS).
+pub fn layout(result: &Value, bridge: &str, pod_path: &str) -> Value {
+    let ifs: Vec<Value> = result["interfaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| {
+            let name = i["name"].as_str().unwrap_or("");
+            let name = if name == bridge {
+                "<bridge>".to_string()
+            } else if crate::lab::bridge::is_host_veth_name(name) {
+                "veth<8 hex>".to_string()
+            } else {
+                name.to_string()
+            };
+            let sandbox = match i.get("sandbox") {
+                Some(s) if s == pod_path => json!("<pod>"),
+                other => json!(other),
+            };
+            json!({ "name": name, "has_mac": i.get("mac").is_some(), "sandbox": sandbox, "mtu": i.get("mtu") })
+        })
+        .collect();
+    // Absent, null and empty are the same thing to a runtime.
+    let non_empty = |k: &str| {
+        result
+            .get(k)
+            .filter(|v| !v.is_null() && v.as_object().is_none_or(|o| !o.is_empty()))
+            .filter(|v| v.as_array().is_none_or(|a| !a.is_empty()))
+            .cloned()
+    };
+    json!({
+        "cniVersion": result["cniVersion"],
+        "interfaces": ifs,
+        "ips": non_empty("ips"),
+        "routes": non_empty("routes"),
+        "dns": non_empty("dns"),
+    })
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub fn sysctl_facts(ns: &Namespace, scope: &str, keys: &[String]) -> Vec<String>
 pub struct Run {
     /// `ref` or `ours`.
     pub label: &'static str,
-    /// The ADD result's [`layout`](crate::bridge_result::layout).
+    /// The ADD result's [`layout`](crate::result::layout).
     pub layout: Value,
     /// Facts about the pod's kernel state while the attachment exists.
     pub pod: Vec<String>,

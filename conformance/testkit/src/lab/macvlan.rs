@@ -4,10 +4,10 @@
 //! Names inside the private host namespace need not be unique, so the master
 //! is always [`MASTER`]. Everything goes away on drop.
 
-use crate::bridge_result::result_ips;
 use crate::kernel::LinkInfo;
 use crate::lab::{Lab, plugin_object};
 use crate::netns::Namespace;
+use crate::result::result_ips;
 use serde_json::{Value, json};
 use std::ops::{Deref, DerefMut};
 

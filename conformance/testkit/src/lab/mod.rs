@@ -7,6 +7,7 @@
 //! driver: ADD/CHECK/DEL of a pod, concurrent ADDs, and the check that a DEL
 //! released what the attachment held.
 
+pub mod bridge;
 pub mod macvlan;
 pub mod rails;
 pub mod sriov;
