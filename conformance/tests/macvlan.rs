@@ -14,8 +14,8 @@ use testkit::Binary;
 use testkit::binary::our_cni_path;
 use testkit::driver::{DriverOut, Lib};
 use testkit::lab::macvlan::{
-    Attached, MASTER, MacvlanLab, Parent, add_default_route, add_veth_master, check_attachment, info_data, parent_of,
-    sorted_names,
+    Attached, MASTER, MASTER_PEER, MacvlanLab, Parent, add_default_route, add_veth_master, check_attachment, info_data,
+    parent_of, sorted_names,
 };
 use testkit::netns::{Namespace, have_ping, skip_without_root};
 
@@ -42,7 +42,7 @@ fn v4(lab: &MacvlanLab) -> Value {
 
 /// The host namespace's links before any ADD: the master and its peer.
 fn host_baseline() -> Vec<String> {
-    vec!["lo".to_string(), MASTER.to_string(), "peer0".to_string()]
+    vec!["lo".to_string(), MASTER.to_string(), MASTER_PEER.to_string()]
 }
 
 /// The result of a successful libcni ADD (or go-cni's `Raw[0]`), checked

@@ -8,14 +8,13 @@
 use crate::scenario::Scenario;
 use serde_json::{Value, json};
 use testkit::netns::Namespace;
-
-const BRIDGE: &str = "rcbench0";
+use testkit::profile::{self, Profile};
 
 pub struct Bridge;
 
 impl Scenario for Bridge {
-    fn plugin(&self) -> &'static str {
-        "bridge"
+    fn profile(&self) -> &'static Profile {
+        &profile::BRIDGE
     }
 
     fn ns_tag(&self) -> &'static str {
@@ -27,11 +26,11 @@ impl Scenario for Bridge {
     }
 
     fn setup(&self) -> String {
-        format!("bridge {BRIDGE} (isGateway)")
+        "bridge (isGateway)".into()
     }
 
-    fn plugin_keys(&self) -> Value {
-        json!({ "bridge": BRIDGE, "isGateway": true })
+    fn extra_keys(&self) -> Value {
+        json!({})
     }
 
     fn leftovers(&self, host: &Namespace, _baseline: &[String]) -> Result<(), String> {

@@ -3,58 +3,41 @@
 //! itself is [`crate::scenario`]'s). ipvlan and vlan need a kernel the CI host
 //! lacks; the VM stage runs them (`conformance/vm/tests.sh`, `bench:NAME`).
 //!
-//! Each host namespace gets a veth pair whose one end is the master
-//! (`master0`). The pod's link lives in the pod, so after the run the host
+//! Each host namespace gets the profile's master (a veth pair whose one end
+//! is `master0`). The pod's link lives in the pod, so after the run the host
 //! namespace must have exactly the links it started with.
 
 use crate::scenario::Scenario;
 use serde_json::{Value, json};
-use testkit::lab::macvlan::{MASTER, MASTER_PEER, add_veth_master, sorted_names};
+use testkit::lab::macvlan::sorted_names;
 use testkit::netns::Namespace;
+use testkit::profile::{self, MASTER, Profile};
 
-/// One plugin on [`MASTER`]: what differs between them is their config keys.
+/// One plugin on [`MASTER`]: its profile, and the mode the bench pins so
+/// that ours and the reference run the same one.
 pub struct OnMaster {
-    plugin: &'static str,
+    profile: &'static Profile,
     tag: &'static str,
     subnet: &'static str,
-    mode: &'static str,
-    keys: fn() -> Value,
-    no_bursts: Option<&'static str>,
+    mode: (&'static str, fn() -> Value),
 }
 
 pub const MACVLAN: OnMaster = OnMaster {
-    plugin: "macvlan",
+    profile: &profile::MACVLAN,
     tag: "rcmbench",
     subnet: "10.88.0.0/16",
-    mode: "mode bridge",
-    keys: || json!({ "master": MASTER, "mode": "bridge" }),
-    no_bursts: None,
+    mode: ("mode", || json!("bridge")),
 };
 
-pub const IPVLAN: OnMaster = OnMaster {
-    plugin: "ipvlan",
-    tag: "rcibench",
-    subnet: "10.89.0.0/16",
-    mode: "mode l2",
-    keys: || json!({ "master": MASTER, "mode": "l2" }),
-    no_bursts: None,
-};
+pub const IPVLAN: OnMaster =
+    OnMaster { profile: &profile::IPVLAN, tag: "rcibench", subnet: "10.89.0.0/16", mode: ("mode", || json!("l2")) };
 
-pub const VLAN: OnMaster = OnMaster {
-    plugin: "vlan",
-    tag: "rcvbench",
-    subnet: "10.90.0.0/16",
-    mode: "vlanId 100",
-    keys: || json!({ "master": MASTER, "vlanId": 100 }),
-    // The kernel allows one vlan link per VID on a master (EEXIST), and a
-    // network's pods share both: a second pod of one vlan network on one
-    // master fails for every implementation.
-    no_bursts: Some("the kernel allows one link per VLAN id on a master, so a vlan network holds one pod per node"),
-};
+pub const VLAN: OnMaster =
+    OnMaster { profile: &profile::VLAN, tag: "rcvbench", subnet: "10.90.0.0/16", mode: ("vlanId", || json!(100)) };
 
 impl Scenario for OnMaster {
-    fn plugin(&self) -> &'static str {
-        self.plugin
+    fn profile(&self) -> &'static Profile {
+        self.profile
     }
 
     fn ns_tag(&self) -> &'static str {
@@ -66,16 +49,16 @@ impl Scenario for OnMaster {
     }
 
     fn setup(&self) -> String {
-        format!("{} on {MASTER} (veth, {})", self.plugin, self.mode)
+        format!("{} on {MASTER} (veth, {} {})", self.profile.name, self.mode.0, (self.mode.1)())
     }
 
-    fn plugin_keys(&self) -> Value {
-        (self.keys)()
+    fn extra_keys(&self) -> Value {
+        json!({ self.mode.0: (self.mode.1)() })
     }
 
     /// The master and its peer; returns the host's links (master, peer, lo).
     fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
-        add_veth_master(host, MASTER, MASTER_PEER)?;
+        self.profile.prepare_host(host)?;
         Ok(sorted_names(host))
     }
 
@@ -91,10 +74,6 @@ impl Scenario for OnMaster {
             return Err("eth0 left in the pod after DEL".into());
         }
         Ok(())
-    }
-
-    fn no_bursts(&self) -> Option<&'static str> {
-        self.no_bursts
     }
 
     fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String> {

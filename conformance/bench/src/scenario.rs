@@ -34,6 +34,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use testkit::binary::{Binary, Invocation, REFERENCE_DIR, our_bin_dir};
 use testkit::netns::{Namespace, have_root, unique_prefix};
+use testkit::profile::{Profile, Site};
 use testkit::store;
 
 const VERSION: &str = "1.0.0"; // the reference's highest version
@@ -41,22 +42,28 @@ const OP_TIMEOUT: Duration = Duration::from_secs(120);
 /// ADD+DEL pairs per implementation measured for peak RSS.
 const RSS_REPS: usize = 5;
 
-/// What one plugin's bench sets up and checks. Errors are reported prefixed
-/// with the implementation's label.
+/// What one plugin's bench sets up and checks, beyond the plugin's
+/// [`Profile`]. Errors are reported prefixed with the implementation's label.
 pub trait Scenario: Sync {
-    /// The plugin's binary name, which is also the `bench` subcommand.
-    fn plugin(&self) -> &'static str;
+    /// The plugin's facts: its name (also the `bench` subcommand), its keys,
+    /// what the host needs, whether a network holds several pods.
+    fn profile(&self) -> &'static Profile;
     /// Tag of the host namespaces' names.
     fn ns_tag(&self) -> &'static str;
     /// host-local's subnet.
     fn subnet(&self) -> &'static str;
     /// The setup as the header line names it, before `+ host-local`.
     fn setup(&self) -> String;
-    /// The plugin's own config keys, between `type` and `ipam`.
-    fn plugin_keys(&self) -> Value;
+    /// Keys the bench pins beyond the profile's, before `ipam`.
+    fn extra_keys(&self) -> Value;
+    /// The plugin's binary name, which is also the `bench` subcommand.
+    fn plugin(&self) -> &'static str {
+        self.profile().name
+    }
     /// Prepares a new host namespace; what it returns (e.g. its links) is
     /// handed to [`Scenario::leftovers`] after the run.
-    fn prepare_host(&self, _host: &Namespace) -> Result<Vec<String>, String> {
+    fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
+        self.profile().prepare_host(host)?;
         Ok(Vec::new())
     }
     /// Checks the pod after a successful ADD (untimed).
@@ -70,7 +77,7 @@ pub trait Scenario: Sync {
     /// Why concurrent pods on one network cannot work, if they cannot (then
     /// the bursts are skipped).
     fn no_bursts(&self) -> Option<&'static str> {
-        None
+        self.profile().single_pod
     }
     /// What the run must not have left in the host namespace.
     fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String>;
@@ -140,9 +147,12 @@ impl Side {
             .map_err(|e| format!("temp store: {e}"))?;
         let net = format!("bench-{name}");
         // Key order as a runtime's conflist has it (serde_json preserves it).
-        let mut conf = json!({ "cniVersion": VERSION, "name": net, "type": name });
-        if let (Some(c), Some(keys)) = (conf.as_object_mut(), scenario.plugin_keys().as_object()) {
-            c.extend(keys.clone());
+        let mut conf = json!({ "cniVersion": VERSION, "name": net });
+        let site = Site { prefix: scenario.ns_tag(), dir: store.path(), devices: &[], net: 0 };
+        for keys in [scenario.profile().keys(&site), scenario.extra_keys()] {
+            if let (Some(c), Some(keys)) = (conf.as_object_mut(), keys.as_object()) {
+                c.extend(keys.clone());
+            }
         }
         conf["ipam"] = json!({
             "type": "host-local",

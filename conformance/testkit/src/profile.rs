@@ -1,12 +1,18 @@
-//! What the suite needs to know about a plugin type: how to configure it,
-//! what the host must have for it, and what it may leave behind by design.
+//! One profile per plugin type, its facts written once, for the conformance
+//! suite, the benches and the tests: how to configure it, what the host must
+//! have for it, and what it may leave behind by design.
 
 use crate::lab::Lab;
 use crate::lab::macvlan::add_veth_master;
+use crate::netns::Namespace;
 use serde_json::{Value, json};
+use std::path::Path;
 
-/// The master link the stacked-link profiles create in the lab's host namespace.
+/// The master link the stacked-link profiles hang off, in the host namespace
+/// (one end of a veth pair: a stand-in for a NIC).
 pub const MASTER: &str = "master0";
+/// The master's veth peer (also in the host namespace, up, so the master has carrier).
+pub const MASTER_PEER: &str = "peer0";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -35,9 +41,9 @@ pub struct Profile {
     pub takes_mac: bool,
     /// Hands every attachment a distinct address (`static` does not).
     pub unique_addresses: bool,
-    /// Several pods can attach to one network (not vlan: the kernel allows
-    /// one device per master and VLAN id).
-    pub shared: bool,
+    /// Why one network holds at most one pod per node, if it does; `None`
+    /// when several pods can attach to one network.
+    pub single_pod: Option<&'static str>,
     /// Needs SR-IOV VFs ([`crate::vfs`]): runs in the namespace this process
     /// is in (the node's: VF netdevs and their sysfs entries are only
     /// visible there), with one free VF per attachment.
@@ -45,143 +51,187 @@ pub struct Profile {
     /// `ip route del` arguments of a route ADD made, for CHECK to miss.
     pub tamper_route: &'static [&'static str],
     /// The type's own keys; `{}` when none are needed.
-    keys: fn(&Lab, usize) -> Value,
+    keys: fn(&Site) -> Value,
     /// Keys that make the config invalid, and the key an error should name.
     pub invalid: (&'static str, fn() -> Value),
 }
 
-fn none(_: &Lab, _: usize) -> Value {
+/// Where network `net` of a profile lives, for its keys: a lab's, or a bench's.
+pub struct Site<'a> {
+    /// Unique to the node; names the bridge.
+    pub prefix: &'a str,
+    /// A directory private to the site, for the plugin's state.
+    pub dir: &'a Path,
+    /// The devices (SR-IOV VFs) the site's networks use, one per network.
+    pub devices: &'a [String],
+    pub net: usize,
+}
+
+impl Site<'_> {
+    /// Network `net` of `lab`.
+    pub fn of_lab(lab: &Lab, net: usize) -> Site<'_> {
+        Site { prefix: &lab.prefix, dir: lab.tmp(), devices: &lab.devices, net }
+    }
+}
+
+fn none(_: &Site) -> Value {
     json!({})
 }
 
-pub static PROFILES: &[Profile] = &[
-    Profile {
-        name: "bridge",
-        kind: Kind::Interface,
-        needs_link: None,
-        needs_master: false,
-        takes_mac: true,
-        shared: true,
-        unique_addresses: true,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        keys: |lab, net| json!({ "bridge": format!("{}b{net}", lab.prefix), "isGateway": true }),
-        invalid: ("vlan", || json!({ "vlan": 5000 })),
-    },
-    Profile {
-        name: "macvlan",
-        kind: Kind::Interface,
-        needs_link: None,
-        needs_master: true,
-        takes_mac: true,
-        shared: true,
-        unique_addresses: true,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        keys: |_, _| json!({ "master": MASTER }),
-        invalid: ("mode", || json!({ "mode": "sideways" })),
-    },
-    Profile {
-        name: "ipvlan",
-        kind: Kind::Interface,
-        needs_link: Some("ipvlan"),
-        needs_master: true,
-        takes_mac: false,
-        shared: true,
-        unique_addresses: true,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        // stateDir is railcni's; other ipvlan plugins ignore the key.
-        keys: |lab, _| json!({ "master": MASTER, "stateDir": lab.tmp().join("ipvlan-state") }),
-        invalid: ("mode", || json!({ "mode": "l4" })),
-    },
-    Profile {
-        name: "vlan",
-        kind: Kind::Interface,
-        needs_link: Some("vlan"),
-        needs_master: true,
-        takes_mac: false,
-        shared: false,
-        unique_addresses: true,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        keys: |_, net| json!({ "master": MASTER, "vlanId": 100 + net }),
-        invalid: ("vlanId", || json!({ "vlanId": 5000 })),
-    },
-    Profile {
-        name: "sriov",
-        kind: Kind::Interface,
-        needs_link: None,
-        needs_master: false,
-        takes_mac: true,
-        shared: true,
-        unique_addresses: true,
-        vfs: true,
-        tamper_route: IPAM_ROUTE,
-        // dataDir is railcni's (sriov-cni's is fixed); the VF is the network's (pods > 0: the pod's, see Target::verb).
-        keys: |lab, net| json!({ "deviceID": lab.devices.get(net), "dataDir": lab.tmp().join("sriov") }),
-        invalid: ("vlan", || json!({ "vlan": 5000 })),
-    },
-    Profile {
-        name: "sbr",
-        kind: Kind::Chained,
-        needs_link: None,
-        needs_master: true, // the prelude's macvlan
+/// Every profile, in the order the suite reports them.
+pub static PROFILES: &[&Profile] = &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_LOCAL, &STATIC];
 
-        takes_mac: false,
-        shared: true,
-        unique_addresses: true,
-        vfs: false,
-        // sbr moves the interface's routes to table 100 and adds a default route there.
-        tamper_route: &["default", "table", "100"],
-        keys: none,
-        // `table` is the reference's key since v1.6.0.
-        invalid: ("table", || json!({ "table": -1 })),
-    },
-    Profile {
-        name: "ptp",
-        kind: Kind::Interface,
-        needs_link: None,
-        needs_master: false,
-        takes_mac: false,
-        shared: true,
-        unique_addresses: true,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        keys: none,
-        invalid: ("mtu", || json!({ "mtu": -1 })),
-    },
-    Profile {
-        name: "host-local",
-        kind: Kind::Ipam,
-        needs_link: None,
-        needs_master: false,
-        takes_mac: false,
-        shared: true,
-        unique_addresses: true,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        keys: none,
-        invalid: ("ipam.ranges", || json!({ "ipam": { "ranges": [[{ "subnet": "10.96.0.0/33" }]] } })),
-    },
-    Profile {
-        name: "static",
-        kind: Kind::Ipam,
-        needs_link: None,
-        needs_master: false,
-        takes_mac: false,
-        shared: true,
-        unique_addresses: false,
-        vfs: false,
-        tamper_route: IPAM_ROUTE,
-        keys: none,
-        invalid: ("ipam.addresses", || json!({ "ipam": { "addresses": [{ "address": "10.96.0.300/24" }] } })),
-    },
-];
+pub static BRIDGE: Profile = Profile {
+    name: "bridge",
+    kind: Kind::Interface,
+    needs_link: None,
+    needs_master: false,
+    takes_mac: true,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    keys: |s| json!({ "bridge": format!("{}b{}", s.prefix, s.net), "isGateway": true }),
+    invalid: ("vlan", || json!({ "vlan": 5000 })),
+};
+
+pub static MACVLAN: Profile = Profile {
+    name: "macvlan",
+    kind: Kind::Interface,
+    needs_link: None,
+    needs_master: true,
+    takes_mac: true,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    keys: |_| json!({ "master": MASTER }),
+    invalid: ("mode", || json!({ "mode": "sideways" })),
+};
+
+pub static IPVLAN: Profile = Profile {
+    name: "ipvlan",
+    kind: Kind::Interface,
+    needs_link: Some("ipvlan"),
+    needs_master: true,
+    takes_mac: false,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    // stateDir is railcni's; other ipvlan plugins ignore the key.
+    keys: |s| json!({ "master": MASTER, "stateDir": s.dir.join("ipvlan-state") }),
+    invalid: ("mode", || json!({ "mode": "l4" })),
+};
+
+pub static VLAN: Profile = Profile {
+    name: "vlan",
+    kind: Kind::Interface,
+    needs_link: Some("vlan"),
+    needs_master: true,
+    takes_mac: false,
+    // The kernel allows one vlan link per VID on a master (EEXIST), and a
+    // network's pods share both.
+    single_pod: Some("the kernel allows one link per VLAN id on a master, so a vlan network holds one pod per node"),
+    unique_addresses: true,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    keys: |s| json!({ "master": MASTER, "vlanId": 100 + s.net }),
+    invalid: ("vlanId", || json!({ "vlanId": 5000 })),
+};
+
+pub static SRIOV: Profile = Profile {
+    name: "sriov",
+    kind: Kind::Interface,
+    needs_link: None,
+    needs_master: false,
+    takes_mac: true,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: true,
+    tamper_route: IPAM_ROUTE,
+    // dataDir is railcni's (sriov-cni's is fixed); the VF is the network's (pods > 0: the pod's, see Target::verb).
+    keys: |s| json!({ "deviceID": s.devices.get(s.net), "dataDir": s.dir.join("sriov") }),
+    invalid: ("vlan", || json!({ "vlan": 5000 })),
+};
+
+pub static SBR: Profile = Profile {
+    name: "sbr",
+    kind: Kind::Chained,
+    needs_link: None,
+    needs_master: true, // the prelude's macvlan
+
+    takes_mac: false,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: false,
+    // sbr moves the interface's routes to table 100 and adds a default route there.
+    tamper_route: &["default", "table", "100"],
+    keys: none,
+    // `table` is the reference's key since v1.6.0.
+    invalid: ("table", || json!({ "table": -1 })),
+};
+
+pub static PTP: Profile = Profile {
+    name: "ptp",
+    kind: Kind::Interface,
+    needs_link: None,
+    needs_master: false,
+    takes_mac: false,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    keys: none,
+    invalid: ("mtu", || json!({ "mtu": -1 })),
+};
+
+pub static HOST_LOCAL: Profile = Profile {
+    name: "host-local",
+    kind: Kind::Ipam,
+    needs_link: None,
+    needs_master: false,
+    takes_mac: false,
+    single_pod: None,
+    unique_addresses: true,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    keys: none,
+    invalid: ("ipam.ranges", || json!({ "ipam": { "ranges": [[{ "subnet": "10.96.0.0/33" }]] } })),
+};
+
+pub static STATIC: Profile = Profile {
+    name: "static",
+    kind: Kind::Ipam,
+    needs_link: None,
+    needs_master: false,
+    takes_mac: false,
+    single_pod: None,
+    unique_addresses: false,
+    vfs: false,
+    tamper_route: IPAM_ROUTE,
+    keys: none,
+    invalid: ("ipam.addresses", || json!({ "ipam": { "addresses": [{ "address": "10.96.0.300/24" }] } })),
+};
 
 impl Profile {
     pub fn find(name: &str) -> Option<&'static Profile> {
-        PROFILES.iter().find(|p| p.name == name)
+        PROFILES.iter().copied().find(|p| p.name == name)
+    }
+
+    /// Several pods can attach to one network.
+    pub fn shared(&self) -> bool {
+        self.single_pod.is_none()
+    }
+
+    /// The type's own keys for network `site.net`: `type` and these make
+    /// the plugin object, before its IPAM.
+    pub fn keys(&self, site: &Site) -> Value {
+        let mut keys = json!({ "type": self.name });
+        if let (Some(k), Some(own)) = (keys.as_object_mut(), (self.keys)(site).as_object()) {
+            k.extend(own.clone());
+        }
+        keys
     }
 
     /// The subnet of network number `net` (0-based): distinct per network.
@@ -192,7 +242,7 @@ impl Profile {
     /// The plugin object for network `net` of `lab`: the type's keys and its IPAM,
     /// which always includes one route so that CHECK has a route to verify.
     pub fn plugin(&self, lab: &Lab, net: usize) -> Value {
-        let mut p = (self.keys)(lab, net);
+        let mut p = (self.keys)(&Site::of_lab(lab, net));
         p["type"] = json!(self.name);
         if self.kind == Kind::Chained {
             return p;
@@ -235,11 +285,17 @@ impl Profile {
 
     /// Host-side preparation, done once per lab.
     pub fn prepare(&self, lab: &mut Lab) -> Result<(), String> {
-        if self.needs_master {
-            add_veth_master(&lab.host, MASTER, "peer0")?;
-        }
+        self.prepare_host(&lab.host)?;
         if self.vfs {
             lab.devices = crate::vfs::free();
+        }
+        Ok(())
+    }
+
+    /// What a host namespace needs before the type's first ADD: its master.
+    pub fn prepare_host(&self, host: &Namespace) -> Result<(), String> {
+        if self.needs_master {
+            add_veth_master(host, MASTER, MASTER_PEER)?;
         }
         Ok(())
     }
@@ -273,6 +329,8 @@ impl Profile {
     /// Host links that stay after DEL by design: the master, and bridge's
     /// bridges (with their gateway addresses), which outlive attachments.
     pub fn persistent_link(&self, lab: &Lab, name: &str) -> bool {
-        name == MASTER || name == "peer0" || (self.name == "bridge" && name.starts_with(&format!("{}b", lab.prefix)))
+        name == MASTER
+            || name == MASTER_PEER
+            || (self.name == "bridge" && name.starts_with(&format!("{}b", lab.prefix)))
     }
 }

@@ -308,7 +308,7 @@ fn gc_releases(t: &Target) -> Checked {
     if !t.supports("1.1.0") {
         return skip("GC needs 1.1.0, which is not in supportedVersions");
     }
-    if !t.profile.shared {
+    if !t.profile.shared() {
         return skip("needs two attachments on one network");
     }
     let mut lab = t.lab()?;
@@ -351,7 +351,7 @@ fn refused_old(t: &Target, verb: &str) -> Checked {
 /// addresses, and their DELs leave nothing.
 fn concurrent(t: &Target) -> Checked {
     const N: usize = 8;
-    if !t.profile.unique_addresses || !t.profile.shared {
+    if !t.profile.unique_addresses || !t.profile.shared() {
         return skip("needs attachments with distinct addresses on one network");
     }
     let mut lab = t.lab()?;

@@ -7,14 +7,12 @@
 use crate::kernel::LinkInfo;
 use crate::lab::{Lab, plugin_object};
 use crate::netns::Namespace;
+use crate::profile::Profile;
 use crate::result::result_ips;
 use serde_json::{Value, json};
 use std::ops::{Deref, DerefMut};
 
-/// The master interface in the host namespace.
-pub const MASTER: &str = "master0";
-/// Its veth peer (also in the host namespace, up, so the master has carrier).
-pub const MASTER_PEER: &str = "peer0";
+pub use crate::profile::{MASTER, MASTER_PEER};
 
 pub struct MacvlanLab {
     lab: Lab,
@@ -46,7 +44,8 @@ impl MacvlanLab {
     /// The same, for plugin type `kind`.
     pub fn of_kind(kind: &'static str, cni_path: &str) -> MacvlanLab {
         let lab = Lab::new(cni_path);
-        add_veth_master(&lab.host, MASTER, MASTER_PEER).unwrap_or_else(|e| panic!("{e}"));
+        let profile = Profile::find(kind).unwrap_or_else(|| panic!("no profile {kind}"));
+        profile.prepare_host(&lab.host).unwrap_or_else(|e| panic!("{e}"));
         MacvlanLab { lab, master: MASTER.to_string(), kind }
     }
 
