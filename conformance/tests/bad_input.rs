@@ -328,6 +328,15 @@ fn bad_input_table() {
 
 // ---- positive counterparts -------------------------------------------------
 
+/// ADD of `c` (attachment `cid-case`/`eth0`), which must succeed: its 1.0.0
+/// result, and the run described for failure messages.
+#[track_caller]
+fn add_ok(p: &Binary, c: &Value) -> (result::ParsedResult, String) {
+    let out = p.add(c, "cid-case", "eth0");
+    let r = result::parse("1.0.0", &out.assert_ok_json()).unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
+    (r, out.describe())
+}
+
 #[test]
 fn config_keys_are_case_insensitive_host_local() {
     let p = Binary::ours("host-local");
@@ -342,11 +351,9 @@ fn config_keys_are_case_insensitive_host_local() {
             "Ranges": [[{ "subnet": "10.89.0.0/24", "rangestart": "10.89.0.10" }]]
         }
     });
-    let out = p.add(&c, "cid-case", "eth0");
-    let v = out.assert_ok_json();
-    let r = result::parse("1.0.0", &v).unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
-    assert_eq!(r.ips.len(), 1, "{}", out.describe());
-    assert_eq!(r.ips[0].address.to_string(), "10.89.0.10/24", "rangestart honoured\n{}", out.describe());
+    let (r, run) = add_ok(&p, &c);
+    assert_eq!(r.ips.len(), 1, "{run}");
+    assert_eq!(r.ips[0].address.to_string(), "10.89.0.10/24", "rangestart honoured\n{run}");
     assert!(dd.reservations(&name).contains_key("10.89.0.10"), "DATADIR honoured: {:?}", dd.all_entries());
     p.del(&c, "cid-case", "eth0").assert_ok_silent();
     assert!(dd.reservations(&name).is_empty());
@@ -366,10 +373,9 @@ fn config_keys_are_case_insensitive_more_spellings() {
             "RANGES": [[{ "Subnet": "10.89.1.0/24", "RangeStart": "10.89.1.20", "RANGEEND": "10.89.1.20", "GateWay": "10.89.1.254" }]]
         }
     });
-    let out = p.add(&c, "cid-case", "eth0");
-    let r = result::parse("1.0.0", &out.assert_ok_json()).unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
-    assert_eq!(r.ips[0].address.to_string(), "10.89.1.20/24", "{}", out.describe());
-    assert_eq!(r.ips[0].gateway.map(|g| g.to_string()).as_deref(), Some("10.89.1.254"), "{}", out.describe());
+    let (r, run) = add_ok(&p, &c);
+    assert_eq!(r.ips[0].address.to_string(), "10.89.1.20/24", "{run}");
+    assert_eq!(r.ips[0].gateway.map(|g| g.to_string()).as_deref(), Some("10.89.1.254"), "{run}");
     p.del(&c, "cid-case", "eth0").assert_ok_silent();
 
     let s = Binary::ours("static");
@@ -378,10 +384,9 @@ fn config_keys_are_case_insensitive_more_spellings() {
         "name": name,
         "IPAM": { "type": "static", "Addresses": [{ "ADDRESS": "10.89.2.5/24", "Gateway": "10.89.2.1" }] }
     });
-    let out = s.add(&sc, "cid-case", "eth0");
-    let r = result::parse("1.0.0", &out.assert_ok_json()).unwrap_or_else(|e| panic!("{e}\n{}", out.describe()));
-    assert_eq!(r.ips[0].address.to_string(), "10.89.2.5/24", "{}", out.describe());
-    assert_eq!(r.ips[0].gateway.map(|g| g.to_string()).as_deref(), Some("10.89.2.1"), "{}", out.describe());
+    let (r, run) = add_ok(&s, &sc);
+    assert_eq!(r.ips[0].address.to_string(), "10.89.2.5/24", "{run}");
+    assert_eq!(r.ips[0].gateway.map(|g| g.to_string()).as_deref(), Some("10.89.2.1"), "{run}");
 }
 
 #[test]

@@ -197,29 +197,23 @@ fn disable_container_interface_stays_down() {
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
-#[test]
-fn hairpin_mode_on_host_port() {
+/// A port option of the host veth: `key` in the config turns on the port's
+/// `attr` and leaves `other` off.
+fn port_option_on_host_port((key, attr, other): (&str, &str, &str)) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
-    setup(&lab, json!({ "hairpinMode": true }), v4(&lab));
+    setup(&lab, json!({ key: true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
-    assert_eq!(att.host_veth.port_attr("hairpin"), Some(&json!(true)), "{}", att.host_veth.raw);
-    assert_eq!(att.host_veth.port_attr("isolated"), Some(&json!(false)), "{}", att.host_veth.raw);
+    assert_eq!(att.host_veth.port_attr(attr), Some(&json!(true)), "{}", att.host_veth.raw);
+    assert_eq!(att.host_veth.port_attr(other), Some(&json!(false)), "{}", att.host_veth.raw);
     lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
-#[test]
-fn port_isolation_on_host_port() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    setup(&lab, json!({ "portIsolation": true }), v4(&lab));
-    let (_, att) = add(&lab, p, Lib::Libcni);
-    assert_eq!(att.host_veth.port_attr("isolated"), Some(&json!(true)), "{}", att.host_veth.raw);
-    assert_eq!(att.host_veth.port_attr("hairpin"), Some(&json!(false)), "{}", att.host_veth.raw);
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p, &att, Lib::Libcni);
-}
+testkit::table_tests!(port_option_on_host_port {
+    hairpin_mode_on_host_port: ("hairpinMode", "hairpin", "isolated"),
+    port_isolation_on_host_port: ("portIsolation", "isolated", "hairpin"),
+});
 
 #[test]
 fn promisc_mode_bridge_and_check_verifies_it() {

@@ -73,17 +73,14 @@ fn del_and_verify(lab: &MacvlanLab, pod: usize) {
 /// Nothing from a failed ADD: the pod has only `lo`, the store no reservation.
 #[track_caller]
 fn assert_nothing_left(lab: &MacvlanLab, pod: usize, what: &str) {
-    assert_eq!(sorted_names(lab.pod(pod)), ["lo"], "{what}: links in the pod\n{}", lab.pod(pod).dump());
-    assert!(lab.held_by(pod).is_empty(), "{what}: reservation left behind: {:?}", lab.reservations());
+    lab.assert_nothing_left(pod, &["lo"], what);
 }
 
 /// A failed libcni ADD of pod `pod` with code `code`, whose msg starts with `key`.
 #[track_caller]
 fn assert_add_fails(lab: &MacvlanLab, pod: usize, code: u64, key: &str) -> String {
-    let out = lab.drive(&lab.call("add", pod));
-    let err = out.assert_error_code(code);
-    let msg = err["msg"].as_str().unwrap_or_default().to_string();
-    assert!(msg.starts_with(key), "error msg must name {key:?}: {err}\n{}", out.describe());
+    let msg = lab.assert_add_fails(pod, code, key);
+    assert!(msg.starts_with(key), "error msg must start with {key:?}: {msg}");
     msg
 }
 

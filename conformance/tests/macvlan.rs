@@ -92,19 +92,9 @@ fn del_and_verify(lab: &MacvlanLab, pod: usize) {
 /// the host only its baseline, the store nothing.
 #[track_caller]
 fn assert_nothing_left(lab: &MacvlanLab, pod: usize, pod_links: &[&str], what: &str) {
-    let want: Vec<String> = pod_links.iter().map(|s| s.to_string()).collect();
-    assert_eq!(sorted_names(lab.pod(pod)), want, "{what}: links in the pod\n{}", lab.pod(pod).dump());
+    lab.assert_nothing_left(pod, pod_links, what);
     assert_eq!(lab.host_link_names(), host_baseline(), "{what}: links in the host namespace\n{}", lab.host.dump());
     assert!(lab.reservations().is_empty(), "{what}: reservation left behind: {:?}", lab.reservations());
-}
-
-/// A failed driver ADD: CNI error `code` whose msg names `key`.
-#[track_caller]
-fn assert_add_fails(lab: &MacvlanLab, pod: usize, code: u64, key: &str) {
-    let out = lab.drive(&lab.call("add", pod));
-    let err = out.assert_error_code(code);
-    let msg = format!("{} {}", err["msg"].as_str().unwrap_or(""), err["details"].as_str().unwrap_or(""));
-    assert!(msg.contains(key), "error msg must name {key:?}: {err}\n{}", out.describe());
 }
 
 // ---- 1: two pods on one master ---------------------------------------------
@@ -284,15 +274,6 @@ fn modes_are_visible_in_the_kernel() {
     }
 }
 
-#[test]
-fn invalid_mode_is_code_7() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({ "mode": "sideways" }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "mode");
-    assert_nothing_left(&lab, p, &["lo"], "invalid mode");
-}
-
 // ---- 5: MAC precedence ---------------------------------------------------------
 
 #[test]
@@ -357,7 +338,7 @@ fn mtu_above_masters_is_code_7_and_leaves_nothing() {
     let p = lab.add_pod();
     lab.host.ip(&["link", "set", MASTER, "mtu", "1450"]).unwrap();
     lab.setup(V, json!({ "mtu": 1451 }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "mtu");
+    lab.assert_add_fails(p, 7, "mtu");
     assert_nothing_left(&lab, p, &["lo"], "mtu above the master's");
     assert!(!lab.cache_entry(p, "eth0").exists(), "no cache entry for a failed ADD");
     // The master's own MTU is the upper bound, inclusive.
@@ -500,41 +481,54 @@ fn check_fails_after_tampering() {
 
 // ---- 10: bad input -----------------------------------------------------------------
 
-#[test]
-fn missing_master_is_code_7() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({ "master": "nosuchdev0" }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "master");
-    assert_nothing_left(&lab, p, &["lo"], "missing master");
+/// A config ADD must refuse with code 7 naming `key`, leaving nothing.
+struct BadConfig {
+    what: &'static str,
+    keys: fn() -> Value,
+    ipam: fn(&MacvlanLab) -> Value,
+    key: &'static str,
 }
 
-#[test]
-fn no_master_and_no_default_route_is_code_7() {
+fn bad_config_is_code_7(case: BadConfig) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
-    lab.setup(V, json!({ "master": null }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "master");
-    assert_nothing_left(&lab, p, &["lo"], "no master, no default route");
+    lab.setup(V, (case.keys)(), (case.ipam)(&lab));
+    lab.assert_add_fails(p, 7, case.key);
+    assert_nothing_left(&lab, p, &["lo"], case.what);
 }
 
-#[test]
-fn invalid_mac_is_code_7() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({ "mac": "not-a-mac" }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "mac");
-    assert_nothing_left(&lab, p, &["lo"], "invalid mac");
-}
-
-#[test]
-fn missing_ipam_plugin_is_code_7_and_no_link_left() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({}), json!({ "type": "no-such-ipam-plugin" }));
-    assert_add_fails(&lab, p, 7, "ipam.type");
-    assert_nothing_left(&lab, p, &["lo"], "missing IPAM plugin");
-}
+testkit::table_tests!(bad_config_is_code_7 {
+    invalid_mode_is_code_7: BadConfig {
+        what: "invalid mode",
+        keys: || json!({ "mode": "sideways" }),
+        ipam: v4,
+        key: "mode"
+    },
+    missing_master_is_code_7: BadConfig {
+        what: "missing master",
+        keys: || json!({ "master": "nosuchdev0" }),
+        ipam: v4,
+        key: "master"
+    },
+    no_master_and_no_default_route_is_code_7: BadConfig {
+        what: "no master, no default route",
+        keys: || json!({ "master": null }),
+        ipam: v4,
+        key: "master"
+    },
+    invalid_mac_is_code_7: BadConfig {
+        what: "invalid mac",
+        keys: || json!({ "mac": "not-a-mac" }),
+        ipam: v4,
+        key: "mac"
+    },
+    missing_ipam_plugin_is_code_7_and_no_link_left: BadConfig {
+        what: "missing IPAM plugin",
+        keys: || json!({}),
+        ipam: |_| json!({ "type": "no-such-ipam-plugin" }),
+        key: "ipam.type",
+    },
+});
 
 #[test]
 fn ipam_exhausted_is_101_and_rolls_back_the_link() {
@@ -545,7 +539,7 @@ fn ipam_exhausted_is_101_and_rolls_back_the_link() {
     let (_, att) = add(&lab, a);
     assert_eq!(att.ips, ["10.84.0.10/24"]);
     // The link is created before IPAM runs: the failure must remove it.
-    assert_add_fails(&lab, b, 101, "");
+    lab.assert_add_fails(b, 101, "");
     assert_eq!(sorted_names(lab.pod(b)), ["lo"], "link left in the pod after IPAM failed\n{}", lab.pod(b).dump());
     assert_eq!(lab.host_link_names(), host_baseline());
     assert!(lab.held_by(b).is_empty(), "{:?}", lab.reservations());
@@ -559,7 +553,7 @@ fn existing_ifname_is_104_and_leaves_nothing() {
     let p = lab.add_pod();
     lab.pod(p).ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]).unwrap();
     lab.setup(V, json!({}), v4(&lab));
-    assert_add_fails(&lab, p, 104, "eth0");
+    lab.assert_add_fails(p, 104, "eth0");
     assert_nothing_left(&lab, p, &["eth0", "eth0peer", "lo"], "existing ifname");
     assert_eq!(lab.pod(p).require_link("eth0").kind(), "veth", "the existing eth0 must be untouched");
 }

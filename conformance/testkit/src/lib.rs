@@ -40,6 +40,29 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{clean}-{}-{n}", std::process::id())
 }
 
+/// One `#[test]` per row of a table of cases: each row is a test of its
+/// own (named, counted and filtered by `cargo test` as before), while the
+/// body, `$run(row)`, is written once. A row may carry attributes
+/// (`#[ignore = "..."]`).
+///
+/// ```text
+/// testkit::table_tests!(bad_config {
+///     invalid_mode_is_code_7: ("mode", json!({ "mode": "sideways" })),
+/// });
+/// ```
+#[macro_export]
+macro_rules! table_tests {
+    ($run:path { $($(#[$attr:meta])* $name:ident: $row:expr,)* }) => {
+        $(
+            #[test]
+            $(#[$attr])*
+            fn $name() {
+                $run($row)
+            }
+        )*
+    };
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

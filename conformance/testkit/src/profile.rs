@@ -81,137 +81,98 @@ fn none(_: &Site) -> Value {
 /// Every profile, in the order the suite reports them.
 pub static PROFILES: &[&Profile] = &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_LOCAL, &STATIC];
 
-pub static BRIDGE: Profile = Profile {
-    name: "bridge",
+/// What a plugin type is unless its profile says otherwise: an interface
+/// plugin with host-local, no master, no `mac` capability, a distinct
+/// address per attachment and several pods per network.
+const INTERFACE: Profile = Profile {
+    name: "",
     kind: Kind::Interface,
     needs_link: None,
     needs_master: false,
-    takes_mac: true,
+    takes_mac: false,
     single_pod: None,
     unique_addresses: true,
     vfs: false,
     tamper_route: IPAM_ROUTE,
+    keys: none,
+    invalid: ("", || json!({})),
+};
+
+pub static BRIDGE: Profile = Profile {
+    name: "bridge",
+    takes_mac: true,
     keys: |s| json!({ "bridge": format!("{}b{}", s.prefix, s.net), "isGateway": true }),
     invalid: ("vlan", || json!({ "vlan": 5000 })),
+    ..INTERFACE
 };
 
 pub static MACVLAN: Profile = Profile {
     name: "macvlan",
-    kind: Kind::Interface,
-    needs_link: None,
     needs_master: true,
     takes_mac: true,
-    single_pod: None,
-    unique_addresses: true,
-    vfs: false,
-    tamper_route: IPAM_ROUTE,
     keys: |_| json!({ "master": MASTER }),
     invalid: ("mode", || json!({ "mode": "sideways" })),
+    ..INTERFACE
 };
 
 pub static IPVLAN: Profile = Profile {
     name: "ipvlan",
-    kind: Kind::Interface,
     needs_link: Some("ipvlan"),
     needs_master: true,
-    takes_mac: false,
-    single_pod: None,
-    unique_addresses: true,
-    vfs: false,
-    tamper_route: IPAM_ROUTE,
     // stateDir is railcni's; other ipvlan plugins ignore the key.
     keys: |s| json!({ "master": MASTER, "stateDir": s.dir.join("ipvlan-state") }),
     invalid: ("mode", || json!({ "mode": "l4" })),
+    ..INTERFACE
 };
 
 pub static VLAN: Profile = Profile {
     name: "vlan",
-    kind: Kind::Interface,
     needs_link: Some("vlan"),
     needs_master: true,
-    takes_mac: false,
     // The kernel allows one vlan link per VID on a master (EEXIST), and a
     // network's pods share both.
     single_pod: Some("the kernel allows one link per VLAN id on a master, so a vlan network holds one pod per node"),
-    unique_addresses: true,
-    vfs: false,
-    tamper_route: IPAM_ROUTE,
     keys: |s| json!({ "master": MASTER, "vlanId": 100 + s.net }),
     invalid: ("vlanId", || json!({ "vlanId": 5000 })),
+    ..INTERFACE
 };
 
 pub static SRIOV: Profile = Profile {
     name: "sriov",
-    kind: Kind::Interface,
-    needs_link: None,
-    needs_master: false,
     takes_mac: true,
-    single_pod: None,
-    unique_addresses: true,
     vfs: true,
-    tamper_route: IPAM_ROUTE,
     // dataDir is railcni's (sriov-cni's is fixed); the VF is the network's (pods > 0: the pod's, see Target::verb).
     keys: |s| json!({ "deviceID": s.devices.get(s.net), "dataDir": s.dir.join("sriov") }),
     invalid: ("vlan", || json!({ "vlan": 5000 })),
+    ..INTERFACE
 };
 
 pub static SBR: Profile = Profile {
     name: "sbr",
     kind: Kind::Chained,
-    needs_link: None,
     needs_master: true, // the prelude's macvlan
-
-    takes_mac: false,
-    single_pod: None,
-    unique_addresses: true,
-    vfs: false,
     // sbr moves the interface's routes to table 100 and adds a default route there.
     tamper_route: &["default", "table", "100"],
-    keys: none,
     // `table` is the reference's key since v1.6.0.
     invalid: ("table", || json!({ "table": -1 })),
+    ..INTERFACE
 };
 
-pub static PTP: Profile = Profile {
-    name: "ptp",
-    kind: Kind::Interface,
-    needs_link: None,
-    needs_master: false,
-    takes_mac: false,
-    single_pod: None,
-    unique_addresses: true,
-    vfs: false,
-    tamper_route: IPAM_ROUTE,
-    keys: none,
-    invalid: ("mtu", || json!({ "mtu": -1 })),
-};
+pub static PTP: Profile = Profile { name: "ptp", invalid: ("mtu", || json!({ "mtu": -1 })), ..INTERFACE };
 
 pub static HOST_LOCAL: Profile = Profile {
     name: "host-local",
     kind: Kind::Ipam,
-    needs_link: None,
-    needs_master: false,
-    takes_mac: false,
-    single_pod: None,
-    unique_addresses: true,
-    vfs: false,
-    tamper_route: IPAM_ROUTE,
-    keys: none,
     invalid: ("ipam.ranges", || json!({ "ipam": { "ranges": [[{ "subnet": "10.96.0.0/33" }]] } })),
+    ..INTERFACE
 };
 
 pub static STATIC: Profile = Profile {
     name: "static",
     kind: Kind::Ipam,
-    needs_link: None,
-    needs_master: false,
-    takes_mac: false,
-    single_pod: None,
     unique_addresses: false,
-    vfs: false,
-    tamper_route: IPAM_ROUTE,
-    keys: none,
     invalid: ("ipam.addresses", || json!({ "ipam": { "addresses": [{ "address": "10.96.0.300/24" }] } })),
+    ..INTERFACE
 };
 
 impl Profile {
