@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use testkit::Binary;
 use testkit::binary::our_cni_path;
 use testkit::lab::rails::{POD, RailsLab, Subnets};
+use testkit::lab::rails_check::{self, add_all, dump, policy, rail_rules};
 use testkit::netns::{have_ping, skip_without_root};
-use testkit::rails_check::{self, add_all, dump, policy, rail_rules};
 
 const V: &str = "1.0.0";
 const RAILS: u32 = 8;

@@ -3,13 +3,13 @@
 //! plugin with `policyRouting` (see `testkit::lab::sriov_rails` for the
 //! wiring: one port VLAN per rail, a peer namespace per rail that only that
 //! rail's VF reaches). The scenarios are those of `tests/rails.rs`
-//! (`testkit::rails_check`), plus: DEL restores every VF and leaves no
+//! (`testkit::lab::rails_check`), plus: DEL restores every VF and leaves no
 //! record.
 
 use testkit::lab::rails::{RailNode, Subnets};
+use testkit::lab::rails_check;
 use testkit::lab::sriov::VERSION;
 use testkit::lab::sriov_rails::SriovRailsLab;
-use testkit::rails_check;
 
 const RAILS: u32 = 8;
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use testkit::exec::Usage;
+use testkit::Usage;
 
 /// One timed plugin run.
 #[derive(Debug, Clone, Copy)]

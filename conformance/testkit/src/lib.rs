@@ -1,28 +1,40 @@
-//! Black-box conformance harness for the railcni plugins.
+//! The test-kit: what the black-box tests, the conformance tool and the
+//! benches share.
 //!
 //! Plugins are exec'd exactly as a CNI runtime does (env + JSON on stdin), so the
 //! tests hold for any implementation: point `RAILCNI_BIN_DIR` at
 //! `/usr/lib/cni` to run them against the reference plugins.
+//!
+//! - running a plugin: [`Binary`] (ours or the reference's), [`Invocation`]
+//!   (env + stdin), [`Outcome`] (what a runtime observes), [`conf`] (configs);
+//! - the node: [`netns::Namespace`], [`kernel`] (links, addresses, routes as
+//!   facts), [`lab`] (a disposable node per plugin family, and `driver`, the
+//!   libcni runtime the labs run plugins through);
+//! - the plugins' facts: one [`profile::Profile`] per plugin type;
+//! - what is left behind: [`footprint`] (the one leak detector), [`store`]
+//!   (host-local's dataDir);
+//! - results: [`result`] (shape per cniVersion, the kernel agrees), and
+//!   [`vs_reference`] (ours and the reference's side by side).
 
 pub mod binary;
 pub mod conf;
 pub mod driver;
-pub mod exec;
+mod exec;
 pub mod footprint;
 pub mod kernel;
 pub mod lab;
 pub mod netns;
-pub mod outcome;
+mod outcome;
 pub mod profile;
-pub mod rails_check;
 pub mod result;
 pub mod rng;
 pub mod rofs;
 pub mod store;
-pub mod vfs;
+mod vfs;
 pub mod vs_reference;
 
 pub use binary::{Binary, Invocation};
+pub use exec::Usage;
 pub use outcome::Outcome;
 pub use store::DataDir;
 

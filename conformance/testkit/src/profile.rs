@@ -44,7 +44,7 @@ pub struct Profile {
     /// Why one network holds at most one pod per node, if it does; `None`
     /// when several pods can attach to one network.
     pub single_pod: Option<&'static str>,
-    /// Needs SR-IOV VFs ([`crate::vfs`]): runs in the namespace this process
+    /// Needs SR-IOV VFs (found by `vfs.rs`): runs in the namespace this process
     /// is in (the node's: VF netdevs and their sysfs entries are only
     /// visible there), with one free VF per attachment.
     pub vfs: bool,

@@ -10,6 +10,7 @@
 pub mod bridge;
 pub mod macvlan;
 pub mod rails;
+pub mod rails_check;
 pub mod sriov;
 pub mod sriov_rails;
 
