@@ -80,6 +80,16 @@ fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &Namespace, n
 }
 
 /// DEL, then the link and the reservation are gone; DEL again.
+/// ADD of pod `pod`, whose link must hang off `master` in `ns`, then CHECK,
+/// DEL and DEL again.
+#[track_caller]
+fn add_check_del(lab: &MacvlanLab, pod: usize, ns: &Namespace, master: &str) {
+    let (_, att) = add(lab, pod);
+    assert_parent(lab, pod, &att, ns, master);
+    lab.check_ok(pod, Lib::Libcni);
+    del_and_verify(lab, pod);
+}
+
 #[track_caller]
 fn del_and_verify(lab: &MacvlanLab, pod: usize) {
     lab.del_ok(pod, Lib::Libcni);
@@ -204,10 +214,7 @@ fn master_omitted_is_default_route_interface() {
     add_default_route(&lab.host, MASTER, HOST_ADDR, HOST_GW).unwrap();
     let p = lab.add_pod();
     lab.setup(V, json!({ "master": null }), v4(&lab));
-    let (_, att) = add(&lab, p);
-    assert_parent(&lab, p, &att, &lab.host, MASTER);
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p);
+    add_check_del(&lab, p, &lab.host, MASTER);
 }
 
 #[test]
@@ -220,10 +227,7 @@ fn master_omitted_ipv6_only_default_route() {
     lab.host.ip(&["-6", "route", "add", "default", "via", "fd85::1", "dev", MASTER]).unwrap();
     let p = lab.add_pod();
     lab.setup(V, json!({ "master": null }), v4(&lab));
-    let (_, att) = add(&lab, p);
-    assert_parent(&lab, p, &att, &lab.host, MASTER);
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p);
+    add_check_del(&lab, p, &lab.host, MASTER);
 }
 
 #[test]
@@ -251,10 +255,7 @@ fn link_in_container_master_omitted_uses_pods_default_route() {
     add_veth_master(lab.pod(p), "pmaster0", "ppeer0").unwrap();
     add_default_route(lab.pod(p), "pmaster0", "10.86.0.254/24", "10.86.0.1").unwrap();
     lab.setup(V, json!({ "master": null, "linkInContainer": true }), v4(&lab));
-    let (_, att) = add(&lab, p);
-    assert_parent(&lab, p, &att, lab.pod(p), "pmaster0");
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p);
+    add_check_del(&lab, p, lab.pod(p), "pmaster0");
 }
 
 // ---- 4: modes ----------------------------------------------------------------
