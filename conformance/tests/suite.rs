@@ -8,10 +8,8 @@
 use conformance::{self as suite, Profile, Target, Verdict};
 use serde_json::{Value, json};
 use std::path::Path;
-use testkit::binary::our_bin_dir;
+use testkit::binary::{REFERENCE_DIR, our_bin_dir};
 use testkit::netns::skip_without_root;
-
-const REFERENCE_DIR: &str = "/usr/lib/cni";
 
 /// Runs the suite on our `ty` and fails listing every failed check.
 fn ours_pass(ty: &str) {

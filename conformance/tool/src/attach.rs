@@ -3,7 +3,7 @@
 //! concurrency.
 
 use crate::ctx::expect_error;
-use crate::{Check, Checked, Target, Why, ensure, fail, skip};
+use crate::{Check, Checked, Target, Why, ensure, fail, prefix, skip};
 use serde_json::{Value, json};
 use testkit::binary::Invocation;
 use testkit::footprint::Footprint;
@@ -404,11 +404,4 @@ fn concurrent(t: &Target) -> Checked {
         nothing_added(t, &lab, *p, b)?;
     }
     Ok(())
-}
-
-pub fn prefix(why: Why, what: &str) -> Why {
-    match why {
-        Why::Fail(m) => Why::Fail(format!("{what}: {m}")),
-        other => other,
-    }
 }

@@ -9,7 +9,7 @@ use testkit::profile::{Kind, Profile};
 
 /// Plugins other than the one under test that chaining checks run beside
 /// it: the reference `loopback` and `tuning`, from Debian's package.
-pub const HELPER_DIR: &str = "/usr/lib/cni";
+pub const HELPER_DIR: &str = testkit::binary::REFERENCE_DIR;
 
 /// One plugin binary of one type, with what VERSION said about it.
 pub struct Target {

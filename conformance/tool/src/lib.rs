@@ -62,6 +62,14 @@ pub fn skip<T>(msg: impl Into<String>) -> Result<T, Why> {
 }
 
 /// Fails with `msg` unless `cond`.
+/// `why` with `what` before a failure's message (a skip stays as it is).
+pub fn prefix(why: Why, what: &str) -> Why {
+    match why {
+        Why::Fail(m) => Why::Fail(format!("{what}: {m}")),
+        other => other,
+    }
+}
+
 pub fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Checked {
     if cond { Ok(()) } else { fail(msg()) }
 }

@@ -1,7 +1,7 @@
 //! Checks of the protocol itself: VERSION, the environment, stdin, errors.
 
 use crate::ctx::expect_error;
-use crate::{Check, Checked, Target, ensure, fail};
+use crate::{Check, Checked, Target, ensure, fail, prefix};
 use testkit::binary::Invocation;
 
 pub fn checks() -> Vec<Check> {
@@ -128,12 +128,5 @@ pub fn merge(conf: &mut serde_json::Value, patch: &serde_json::Value) {
             }
         }
         (c, p) => *c = p.clone(),
-    }
-}
-
-fn prefix(why: crate::Why, what: &str) -> crate::Why {
-    match why {
-        crate::Why::Fail(m) => crate::Why::Fail(format!("{what}: {m}")),
-        other => other,
     }
 }

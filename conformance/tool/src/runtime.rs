@@ -2,8 +2,8 @@
 //! cnitool and Multus use it, and containerd's go-cni with what kubelet and
 //! containerd send.
 
-use crate::attach::{nothing_added, prefix};
-use crate::{Check, Checked, Target, Why, ensure, fail, skip};
+use crate::attach::nothing_added;
+use crate::{Check, Checked, Target, Why, ensure, fail, prefix, skip};
 use serde_json::{Value, json};
 use testkit::driver::{Call, Lib};
 use testkit::footprint::Footprint;
