@@ -364,19 +364,5 @@ fn ipam_scaling(o: &Opts) -> Result<bool, String> {
 
 /// Entry point for `bench ipam-scaling <args>`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match opts::parse(args, &ACCEPTS) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match ipam_scaling(&opts) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    opts::main("ipam-scaling", USAGE, args, &ACCEPTS, |o| ipam_scaling(&o))
 }

@@ -1,8 +1,10 @@
-//! The one option parser of every `bench` subcommand. Each subcommand names
-//! the options it takes (its usage text lists them) and its default number
-//! of reps with and without `--quick`; the rest is the same for all.
+//! The one option parser of every `bench` subcommand, and their common entry
+//! point ([`main`]). Each subcommand names the options it takes (its usage
+//! text lists them) and its default number of reps with and without
+//! `--quick`; the rest is the same for all.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// The options of every bench; a bench reads the ones it accepts.
 #[derive(Debug)]
@@ -83,6 +85,36 @@ pub fn parse(args: &[String], accepts: &Accepts) -> Result<Opts, String> {
         return Err("--reps and --burst-reps must be at least 1".into());
     }
     Ok(o)
+}
+
+/// The entry point of `bench NAME`: parses `args` against `accepts` (exit
+/// status 2 and `usage` if they do not fit), then runs the bench on a thread
+/// of its own, so that a bench that `setns`es, or panics in a lab, leaves
+/// the main thread as it started. Exit status 0 if it returns `Ok(true)`, 1
+/// if `Ok(false)` (a gate failed) or an error.
+pub fn main<F>(name: &str, usage: &str, args: &[String], accepts: &Accepts, bench: F) -> ExitCode
+where
+    F: FnOnce(Opts) -> Result<bool, String> + Send + 'static,
+{
+    let opts = match parse(args, accepts) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("bench {name}: {e}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match std::thread::spawn(move || bench(opts)).join() {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => ExitCode::FAILURE,
+        Ok(Err(e)) => {
+            eprintln!("bench {name}: {e}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("bench {name}: the bench panicked (see above)");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

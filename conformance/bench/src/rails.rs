@@ -254,19 +254,5 @@ fn run(o: &Opts) -> Result<(), String> {
 
 /// Entry point for `bench rails <args>`.
 pub fn main(args: &[String]) -> ExitCode {
-    let opts = match opts::parse(args, &ACCEPTS) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench rails: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    // The bench thread setns()es into the host namespace; keep the main thread where it started.
-    match std::thread::spawn(move || run(&opts)).join().unwrap_or_else(|_| Err("bench thread panicked".into())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench rails: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    opts::main("rails", USAGE, args, &ACCEPTS, |o| run(&o).map(|()| true))
 }

@@ -548,25 +548,9 @@ fn quick_gate(rows: &[Row], bursts: &[(&str, Burst)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Entry point for `bench <scenario.plugin()> <args>`.
+/// Entry point for `bench <scenario.plugin()> <args>`. The bench thread
+/// `setns`es between host namespaces.
 pub fn main(scenario: &'static dyn Scenario, args: &[String]) -> ExitCode {
     let name = scenario.plugin();
-    let opts = match opts::parse(args, &ACCEPTS) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench {name}: {e}\n{}", usage(name));
-            return ExitCode::from(2);
-        }
-    };
-    // The bench thread setns()es between host namespaces; run on a thread of
-    // its own so the process's main thread stays where it started.
-    let res =
-        std::thread::spawn(move || run(scenario, &opts)).join().unwrap_or_else(|_| Err("bench thread panicked".into()));
-    match res {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench {name}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    opts::main(name, &usage(name), args, &ACCEPTS, move |o| run(scenario, &o).map(|()| true))
 }

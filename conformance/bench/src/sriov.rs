@@ -183,25 +183,8 @@ fn run(reps: usize, quick: bool, json_path: Option<&Path>) -> Result<(), String>
     Ok(())
 }
 
-/// Entry point for `bench sriov <args>`.
+/// Entry point for `bench sriov <args>`. SriovLab panics on a broken lab:
+/// that is a failed bench, not a crash.
 pub fn main(args: &[String]) -> ExitCode {
-    let o = match opts::parse(args, &ACCEPTS) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("bench sriov: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    // SriovLab panics on a broken lab; that is a failed bench, not a crash.
-    match std::thread::spawn(move || run(o.reps, o.quick, o.json.as_deref())).join() {
-        Ok(Ok(())) => ExitCode::SUCCESS,
-        Ok(Err(e)) => {
-            eprintln!("bench sriov: {e}");
-            ExitCode::FAILURE
-        }
-        Err(_) => {
-            eprintln!("bench sriov: the lab failed (see the panic above)");
-            ExitCode::FAILURE
-        }
-    }
+    opts::main("sriov", USAGE, args, &ACCEPTS, |o| run(o.reps, o.quick, o.json.as_deref()).map(|()| true))
 }
