@@ -1,0 +1,159 @@
+//! A 3-member etcd cluster on loopback, per test: free ports, a temp data
+//! dir (on tmpfs when there is one: the tests measure the plugin, not the
+//! disk), fast elections. Drop kills exactly the processes it started.
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct EtcdCluster {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    token: String,
+}
+
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl EtcdCluster {
+    pub fn start() -> EtcdCluster {
+        let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+        let dir = tempfile::Builder::new().prefix("cipam-etcd-").tempdir_in(base).unwrap();
+        let token = super::unique("cipam-tok");
+        let members = (0..3)
+            .map(|i| Member { name: format!("m{i}"), client: free_port(), peer: free_port(), child: None })
+            .collect();
+        let mut c = EtcdCluster { dir, members, token };
+        for i in 0..3 {
+            c.spawn(i);
+        }
+        c.wait_healthy();
+        c
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.members.iter().map(|m| format!("http://127.0.0.1:{}", m.client)).collect()
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let initial: Vec<String> =
+            self.members.iter().map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer)).collect();
+        let m = &self.members[i];
+        let data: PathBuf = self.dir.path().join(&m.name);
+        let log = std::fs::File::create(self.dir.path().join(format!("{}.log", m.name))).unwrap();
+        let child = Command::new("etcd")
+            .args(["--name", &m.name, "--data-dir"])
+            .arg(&data)
+            .args(["--listen-client-urls", &format!("http://127.0.0.1:{}", m.client)])
+            .args(["--advertise-client-urls", &format!("http://127.0.0.1:{}", m.client)])
+            .args(["--listen-peer-urls", &format!("http://127.0.0.1:{}", m.peer)])
+            .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{}", m.peer)])
+            .args(["--initial-cluster", &initial.join(",")])
+            .args(["--initial-cluster-token", &self.token])
+            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(["--log-level", "error", "--logger", "zap"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd (Debian etcd-server) must be installed");
+        self.members[i].child = Some(child);
+    }
+
+    /// Until every running member answers with a leader (10 s at most).
+    pub fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let up: Vec<String> = self
+                .members
+                .iter()
+                .filter(|m| m.child.is_some())
+                .map(|m| format!("http://127.0.0.1:{}", m.client))
+                .collect();
+            if self.status(&up).map(|s| s.len() == up.len() && s.iter().all(|(_, l)| *l != 0)).unwrap_or(false) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "etcd cluster did not become healthy; logs in {:?}", self.dir.path());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// (member id, leader id) per endpoint that answered.
+    fn status(&self, endpoints: &[String]) -> Option<Vec<(u64, u64)>> {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &endpoints.join(","), "--command-timeout=2s", "endpoint", "status", "-w", "json"])
+            .output()
+            .ok()?;
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(
+            v.as_array()?
+                .iter()
+                .map(|e| {
+                    let s = &e["Status"];
+                    (s["header"]["member_id"].as_u64().unwrap_or(0), s["leader"].as_u64().unwrap_or(0))
+                })
+                .collect(),
+        )
+    }
+
+    /// The index of the current leader.
+    pub fn leader(&self) -> usize {
+        for (i, m) in self.members.iter().enumerate() {
+            if m.child.is_none() {
+                continue;
+            }
+            let ep = format!("http://127.0.0.1:{}", m.client);
+            if let Some(s) = self.status(&[ep])
+                && let Some((id, leader)) = s.first()
+                && id == leader
+            {
+                return i;
+            }
+        }
+        panic!("no leader");
+    }
+
+    /// SIGKILL one member.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    pub fn stop_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            if self.members[i].child.is_none() {
+                self.spawn(i);
+            }
+        }
+        self.wait_healthy();
+    }
+}
+
+impl Drop for EtcdCluster {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
