@@ -332,7 +332,7 @@ fn pool(at: &str, r: &RangeConf, slice: &str, gateway: Option<IpAddr>, mode: Sli
     let mut exclude = Vec::new();
     for (i, raw) in r.exclude.iter().enumerate() {
         let ex = parse_cidr(raw)
-            .or_else(|| parse_ip(raw).map(|ip| IpNetwork::from(ip)))
+            .or_else(|| parse_ip(raw).map(IpNetwork::from))
             .ok_or_else(|| Error::config(format!("{at}.exclude[{i}]"), format!("{raw:?} is not a CIDR")))?;
         if ex.is_ipv4() != cidr.is_ipv4() {
             return Err(Error::config(format!("{at}.exclude[{i}]"), "is not of the range's address family"));

@@ -103,7 +103,7 @@ impl Plugin for ClusterIpam {
     fn status(&self, req: &Request) -> Result<(), cni::Error> {
         let cfg = config::load(req)?;
         let mut run = Run::open(&cfg)?;
-        let reachable = run.store.ping().and_then(|()| Ok(run.replay()));
+        let reachable = run.store.ping().map(|()| run.replay());
         match reachable {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(cni::Error::NotAvailable { msg: format!("journal replay: {}", cni::Error::from(e)) }),
