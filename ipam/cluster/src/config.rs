@@ -282,53 +282,29 @@ fn network_id(name: &str, pools: &[Pool]) -> String {
 /// bounds, exclusions and the slice size.
 fn pool(at: &str, r: &RangeConf, slice: &str, gateway: Option<IpAddr>, mode: SliceMode) -> Result<Pool, Error> {
     let field = |name: &str| format!("{at}.{name}");
-    let (cidr_text, inline) = match r.range.split_once('-') {
+    // whereabouts' "first-last/prefix" form: the bounds, and the network they lie in.
+    let (subnet, start_raw, end_raw) = match r.range.split_once('-') {
         Some((first, rest)) => {
             let (last, prefix) = rest
                 .split_once('/')
                 .ok_or_else(|| Error::config(field("range"), "the first-last form needs a /prefix"))?;
-            (format!("{last}/{prefix}"), Some((first.to_string(), last.to_string())))
+            if !(r.range_start.is_empty() && r.range_end.is_empty()) {
+                return Err(Error::config(field("range_start"), "the first-last range form already sets it"));
+            }
+            let net = parse_cidr(&format!("{last}/{prefix}")).ok_or_else(|| {
+                Error::config(field("range"), format!("{:?} is not a first-last/prefix range", r.range))
+            })?;
+            (format!("{}/{}", net.network(), net.prefix()), first.to_string(), last.to_string())
         }
-        None => (r.range.clone(), None),
+        None => (r.range.clone(), r.range_start.clone(), r.range_end.clone()),
     };
-    let parsed = parse_cidr(&cidr_text)
-        .ok_or_else(|| Error::config(field("range"), format!("{:?} is not a CIDR such as 10.1.0.0/16", r.range)))?;
-    let cidr = if inline.is_some() {
-        IpNetwork::new(parsed.network(), parsed.prefix()).map_err(|e| Error::config(field("range"), e.to_string()))?
-    } else if parsed.ip() != parsed.network() {
-        return Err(Error::config(
-            field("range"),
-            format!("{parsed} is not a network; did you mean {}/{}?", parsed.network(), parsed.prefix()),
-        ));
-    } else {
-        parsed
-    };
+    // host-local's range rules (a network, not too small, bounds inside it), under whereabouts' key names.
+    let checked = ipam::range::RangeConf { subnet, range_start: start_raw, range_end: end_raw, gateway: String::new() }
+        .canonicalize(at)
+        .map_err(whereabouts_names)?;
+    let cidr = checked.subnet;
+    let (start, end) = (to_u128(checked.start), to_u128(checked.end));
     let bits: u8 = if cidr.is_ipv4() { 32 } else { 128 };
-    if cidr.prefix() > bits - 2 {
-        return Err(Error::config(field("range"), format!("{cidr} is too small to allocate from")));
-    }
-    let (start_raw, end_raw) = match &inline {
-        Some((a, b)) if r.range_start.is_empty() && r.range_end.is_empty() => (a.clone(), b.clone()),
-        Some(_) => return Err(Error::config(field("range_start"), "the first-last range form already sets it")),
-        None => (r.range_start.clone(), r.range_end.clone()),
-    };
-    let bound = |name: &str, raw: &str| -> Result<Option<IpAddr>, Error> {
-        if raw.is_empty() {
-            return Ok(None);
-        }
-        match parse_ip(raw) {
-            Some(ip) if cidr.contains(ip) => Ok(Some(ip)),
-            Some(ip) => Err(Error::config(field(name), format!("{ip} is not in {cidr}"))),
-            None => Err(Error::config(field(name), format!("{raw:?} is not an IP address"))),
-        }
-    };
-    let first = to_u128(cidr.network()) + 1;
-    let last = to_u128(cidr.broadcast()) - u128::from(cidr.is_ipv4());
-    let start = bound("range_start", &start_raw)?.map_or(first, to_u128).max(first);
-    let end = bound("range_end", &end_raw)?.map_or(last, to_u128).min(last);
-    if start > end {
-        return Err(Error::config(field("range_start"), "is after range_end"));
-    }
     let mut exclude = Vec::new();
     for (i, raw) in r.exclude.iter().enumerate() {
         let ex = parse_cidr(raw)
@@ -365,6 +341,16 @@ fn pool(at: &str, r: &RangeConf, slice: &str, gateway: Option<IpAddr>, mode: Sli
     }
     let gateway = gateway.filter(|g| cidr.contains(*g)).map(to_u128);
     Ok(Pool { cidr, start, end, exclude, slice_prefix, gateway })
+}
+
+/// host-local's field names in a range error, as whereabouts spells them.
+fn whereabouts_names(e: cni::Error) -> Error {
+    let cni::Error::InvalidConfig { field, msg } = e else { return Error::from(e) };
+    let field = [(".subnet", ".range"), (".rangeStart", ".range_start"), (".rangeEnd", ".range_end")]
+        .iter()
+        .find_map(|(host_local, ours)| field.strip_suffix(host_local).map(|at| format!("{at}{ours}")))
+        .unwrap_or(field);
+    Error::Config { field, msg }
 }
 
 fn hostname() -> Result<String, Error> {

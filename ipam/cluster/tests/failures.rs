@@ -30,6 +30,17 @@ fn assert_nothing_for(eps: &[String], node: &Node, cid: &str) {
     assert!(!node.journal().exists(), "journal left on {}", node.name);
 }
 
+/// A cluster, one node, and a config with a 2 s timeout.
+fn one_node_with_2s_timeout() -> (EtcdCluster, Vec<String>, Node, Value) {
+    let cluster = EtcdCluster::start();
+    let eps = cluster.endpoints();
+    let node = Node::new("n0", &eps);
+    let mut ipam = small();
+    ipam["timeout"] = json!(2);
+    let conf = node.conf("k", ipam);
+    (cluster, eps, node, conf)
+}
+
 /// How many kill points a run passes (the debug binary logs each step).
 fn steps(out: &common::Out) -> usize {
     out.stderr.lines().filter(|l| l.starts_with("railcni fault step")).count()
@@ -75,12 +86,7 @@ fn kill_points_at_every_etcd_and_disk_step_leave_nothing_after_del() {
 
 #[test]
 fn etcd_down_add_is_code_11_within_timeout_del_is_journaled_and_replayed() {
-    let mut cluster = EtcdCluster::start();
-    let eps = cluster.endpoints();
-    let node = Node::new("n0", &eps);
-    let mut ipam = small();
-    ipam["timeout"] = json!(2);
-    let conf = node.conf("k", ipam);
+    let (mut cluster, eps, node, conf) = one_node_with_2s_timeout();
     let a = run("ADD", &conf, "a", "net1");
     a.assert_ok("ADD a");
     run("ADD", &conf, "b", "net1").assert_ok("ADD b");
@@ -174,12 +180,7 @@ fn bad_input_is_code_7_naming_the_field_and_writes_nothing() {
 
 #[test]
 fn gc_status_check_and_idempotent_add() {
-    let mut cluster = EtcdCluster::start();
-    let eps = cluster.endpoints();
-    let node = Node::new("n0", &eps);
-    let mut ipam = small();
-    ipam["timeout"] = json!(2);
-    let conf = node.conf("k", ipam);
+    let (mut cluster, eps, node, conf) = one_node_with_2s_timeout();
     let first = run("ADD", &conf, "c1", "net1");
     first.assert_ok("ADD");
     assert_eq!(run("ADD", &conf, "c1", "net1").ips(), first.ips(), "a repeated ADD returns the same address");
