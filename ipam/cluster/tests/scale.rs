@@ -49,11 +49,16 @@ struct Fleet {
 }
 
 impl Fleet {
-    fn new() -> Fleet {
+    /// `timeout`: the configs' etcd timeout, in seconds.
+    fn new(timeout: f64) -> Fleet {
         let cluster = EtcdCluster::start();
         let nodes: Vec<Node> = (0..NODES).map(|n| Node::new(&format!("node{n}"), &cluster.endpoints())).collect();
-        let confs =
-            nodes.iter().map(|n| (0..RAILS).map(|r| n.conf(&format!("rail{r}"), rail_ipam(r))).collect()).collect();
+        let conf = |n: &Node, r: usize| {
+            let mut ipam = rail_ipam(r);
+            ipam["timeout"] = json!(timeout);
+            n.conf(&format!("rail{r}"), ipam)
+        };
+        let confs = nodes.iter().map(|n| (0..RAILS).map(|r| conf(n, r)).collect()).collect();
         Fleet { cluster, _nodes: nodes, confs }
     }
 
@@ -143,7 +148,7 @@ fn del_all(fleet: &Fleet, calls: Vec<Call>) {
 #[test]
 fn sixteen_nodes_64_pods_8_rails_in_bursts_of_32() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let fleet = Fleet::new();
+    let fleet = Fleet::new(5.0);
     let calls = fleet.calls(64);
     assert_eq!(calls.len(), 8192);
     let t = std::time::Instant::now();
@@ -165,7 +170,10 @@ fn sixteen_nodes_64_pods_8_rails_in_bursts_of_32() {
 #[test]
 fn leader_sigkilled_mid_burst_and_restarted() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let mut fleet = Fleet::new();
+    // A 1 s timeout against a 500 ms election timeout: ADDs in flight when
+    // the leader dies may run out of time, so the code-11 path is exercised
+    // too, not only the retry inside the deadline.
+    let mut fleet = Fleet::new(1.0);
     // 16 pods per node (2,048 ADDs), not 64: the same shape, a quarter of the CI time.
     let calls = fleet.calls(16);
     let kill_at = calls.len() / 3 + BURST / 2; // the middle of a burst
