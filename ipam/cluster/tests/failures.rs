@@ -208,3 +208,46 @@ fn gc_status_check_and_idempotent_add() {
     assert_eq!(out.code(), 50, "{out:?}");
     assert!(out.msg().contains("etcd unreachable"), "{out:?}");
 }
+
+#[test]
+fn etcd_user_and_password_file_and_no_credential_in_any_output() {
+    let cluster = EtcdCluster::start();
+    let eps = cluster.endpoints();
+    // A user that may touch only railcni's prefix, as the README suggests.
+    for args in [
+        &["user", "add", "root:root-pw-0"][..],
+        &["role", "add", "railcni"],
+        &["role", "grant-permission", "--prefix=true", "railcni", "readwrite", "/railcni/"],
+        &["user", "add", "railcni:s3cret-pw-42"],
+        &["user", "grant-role", "railcni", "railcni"],
+        &["auth", "enable"],
+    ] {
+        cluster.etcdctl(args);
+    }
+    let node = Node::new("n0", &eps);
+    let pw = node.dir.path().join("etcd-password");
+    std::fs::write(&pw, "s3cret-pw-42\n").unwrap();
+    let mut ipam = small();
+    ipam["etcd_username"] = json!("railcni");
+    ipam["etcd_password_file"] = json!(pw);
+    ipam["timeout"] = json!(2);
+    let conf = node.conf("k", ipam.clone());
+    let out = run("ADD", &conf, "c1", "net1");
+    out.assert_ok("ADD with user and password");
+    run("STATUS", &conf, "", "").assert_ok("STATUS with user and password");
+    let stored =
+        cluster.etcdctl(&["--user", "root:root-pw-0", "get", "--prefix", "--keys-only", "/railcni/ipam/v1/nodes/"]);
+    assert!(stored.contains("/c1/net1/"), "{stored}");
+    run("DEL", &conf, "c1", "net1").assert_ok("DEL");
+
+    std::fs::write(&pw, "wrong-pw-7\n").unwrap();
+    let out = run("ADD", &conf, "c2", "net1");
+    assert!(!out.ok(), "ADD with a wrong password: {out:?}");
+    assert_ne!(out.code(), 11, "bad credentials are not worth a retry: {out:?}");
+    let status = run("STATUS", &conf, "", "");
+    assert_eq!(status.code(), 50, "{status:?}");
+    for o in [&out, &status] {
+        let all = format!("{} {}", o.stdout, o.stderr);
+        assert!(!all.contains("wrong-pw-7") && !all.contains("s3cret-pw-42"), "a password leaked: {all}");
+    }
+}

@@ -107,6 +107,18 @@ impl EtcdCluster {
         )
     }
 
+    /// Run etcdctl against the cluster; panics with its stderr on failure.
+    pub fn etcdctl(&self, args: &[&str]) -> String {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.endpoints().join(","), "--command-timeout=5s"])
+            .args(args)
+            .output()
+            .expect("etcdctl (Debian etcd-client)");
+        assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The index of the current leader.
     pub fn leader(&self) -> usize {
         for (i, m) in self.members.iter().enumerate() {
