@@ -135,26 +135,33 @@ impl<S: Store> Allocator<'_, S> {
         borrowed: bool,
     ) -> Result<Try, Error> {
         let net = self.net().to_string();
-        let taken: HashSet<String> = self
-            .store
-            .list(&keys::slice_addrs(&net, &pool.key(), slice.index), true)?
-            .into_iter()
-            .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_string))
-            .collect();
-        let free: Vec<IpAddr> = pool
-            .candidates(slice.index, self.cfg.network.mode)
-            .into_iter()
-            .filter(|ip| !taken.contains(&ip.to_string()))
-            .collect();
-        if free.is_empty() {
-            return Ok(Try::Taken);
-        }
-        let offset = (start % free.len() as u64) as usize;
-        for k in 0..free.len().min(TRIES_PER_READ) {
-            let ip = free[(offset + k) % free.len()];
-            match self.try_address(pool, slice, ip, att, borrowed)? {
-                Try::Taken => continue,
-                other => return Ok(other),
+        let candidates = pool.candidates(slice.index, self.cfg.network.mode);
+        // Addresses a transaction found taken: by this pool (the next read
+        // shows them too) or through an overlapping range's key (no read of
+        // this slice shows those).
+        let mut refused: HashSet<IpAddr> = HashSet::new();
+        for _ in 0..ROUNDS {
+            let taken: HashSet<String> = self
+                .store
+                .list(&keys::slice_addrs(&net, &pool.key(), slice.index), true)?
+                .into_iter()
+                .filter_map(|kv| kv.key.rsplit('/').next().map(str::to_string))
+                .collect();
+            let free: Vec<IpAddr> = candidates
+                .iter()
+                .filter(|ip| !refused.contains(ip) && !taken.contains(&ip.to_string()))
+                .copied()
+                .collect();
+            if free.is_empty() {
+                return Ok(Try::Taken);
+            }
+            let offset = (start % free.len() as u64) as usize;
+            for k in 0..free.len().min(TRIES_PER_READ) {
+                let ip = free[(offset + k) % free.len()];
+                match self.try_address(pool, slice, ip, att, borrowed)? {
+                    Try::Taken => refused.insert(ip),
+                    other => return Ok(other),
+                };
             }
         }
         Ok(Try::Taken)

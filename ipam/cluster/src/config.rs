@@ -22,9 +22,10 @@ pub const DEFAULT_SLICE_V4: u8 = 26;
 /// 256 addresses: a v6 range is never short of slices, and a slice still
 /// lists in one small etcd range read.
 pub const DEFAULT_SLICE_V6: u8 = 120;
-/// A network cut into more slices than this is a typo (a /8 in /30s), and
-/// a cold node's scan for a free slice must stay small.
-const MAX_SLICES: u128 = 1 << 16;
+/// A slice's addresses are listed and enumerated whole on the hot path.
+const MAX_SLICE_BITS: u8 = 16;
+/// Slice numbers are u64; a cold node scans from a hashed start and stops at the first free one.
+const MAX_SLICE_COUNT_BITS: u8 = 62;
 const DEFAULT_TIMEOUT_SECS: f64 = 5.0;
 
 #[derive(Debug, Default, Deserialize)]
@@ -324,11 +325,14 @@ fn pool(at: &str, r: &RangeConf, slice: &str, gateway: Option<IpAddr>, mode: Sli
     if slice_prefix < cidr.prefix() {
         return Err(Error::config("ipam.node_slice_size", format!("/{slice_prefix} is larger than {at} {cidr}")));
     }
-    if (1u128 << (slice_prefix - cidr.prefix()).min(127)) > MAX_SLICES {
+    if slice_prefix < bits - MAX_SLICE_BITS {
         return Err(Error::config(
             "ipam.node_slice_size",
-            format!("/{slice_prefix} cuts {cidr} into more than {MAX_SLICES} slices"),
+            format!("/{slice_prefix} holds more than {} addresses", 1u32 << MAX_SLICE_BITS),
         ));
+    }
+    if slice_prefix - cidr.prefix() > MAX_SLICE_COUNT_BITS {
+        return Err(Error::config("ipam.node_slice_size", format!("/{slice_prefix} cuts {cidr} into too many slices")));
     }
     if let SliceMode::Routed { gateway_index } = mode {
         let size = 1u128 << (bits - slice_prefix);

@@ -134,6 +134,7 @@ fn bad_input_is_code_7_naming_the_field_and_writes_nothing() {
         (json!({"range": "10.70.0.0"}), "ipam.range"),
         (net(json!({"node_slice_size": "/20"})), "ipam.node_slice_size"),
         (net(json!({"node_slice_size": "big"})), "ipam.node_slice_size"),
+        (json!({"range": "fd00:70::/64", "node_slice_size": "/64"}), "ipam.node_slice_size"),
         (net(json!({"range_start": "10.71.0.1"})), "ipam.range_start"),
         (net(json!({"range_end": "x"})), "ipam.range_end"),
         (net(json!({"exclude": ["nope"]})), "ipam.exclude[0]"),
