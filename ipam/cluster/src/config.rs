@@ -362,3 +362,68 @@ fn hostname() -> Result<String, Error> {
     let h = std::fs::read_to_string("/proc/sys/kernel/hostname").map_err(|e| Error::io("hostname", e))?;
     Ok(h.trim().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cni::env::Env;
+    use cni::version::Version;
+
+    fn request(ipam: Value) -> Request {
+        let stdin = serde_json::to_vec(&serde_json::json!({"cniVersion": "1.1.0", "name": "n", "ipam": ipam})).unwrap();
+        let (raw, conf) = cni::config::parse_stdin(&stdin).unwrap();
+        let env = Env {
+            command: cni::Command::Add,
+            container_id: "c".into(),
+            netns: "/x".into(),
+            ifname: "net1".into(),
+            args: String::new(),
+            path: vec![],
+        };
+        let args = cni::args::CniArgs::parse("", &[]).unwrap();
+        Request { env, args, conf, version: Version::V1_1_0, raw, stdin }
+    }
+
+    fn with_settings(ipam: Value, settings: Value) -> Result<Config, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(&path, settings.to_string()).unwrap();
+        let mut ipam = ipam;
+        ipam["configuration_path"] = serde_json::json!(path);
+        load(&request(ipam))
+    }
+
+    #[test]
+    fn settings_file_keys_are_defaults_and_the_nad_wins_ignoring_case() {
+        let settings = serde_json::json!({"node_name": "from-file", "etcd_endpoints": ["http://10.0.0.1:2379"],
+            "Timeout": 9});
+        let c = with_settings(serde_json::json!({"range": "10.0.0.0/24", "TIMEOUT": 2}), settings).unwrap();
+        assert_eq!(c.node, "from-file");
+        assert_eq!(c.etcd.endpoints, vec!["http://10.0.0.1:2379".to_string()]);
+        assert_eq!(c.timeout, Duration::from_secs(2));
+        assert_eq!(c.network.id, "range-10.0.0.0_24");
+        // The debug form names no credential.
+        assert!(!format!("{:?}", c.etcd).contains("password"));
+    }
+
+    #[test]
+    fn whereabouts_first_last_form_and_defaults() {
+        let settings = serde_json::json!({"node_name": "a", "etcd_endpoints": ["http://10.0.0.1:2379"]});
+        let c =
+            with_settings(serde_json::json!({"range": "192.168.2.225-192.168.2.230/28"}), settings.clone()).unwrap();
+        let p = &c.network.pools[0];
+        assert_eq!(p.cidr.to_string(), "192.168.2.224/28");
+        assert_eq!(
+            (p.start, p.end),
+            (to_u128("192.168.2.225".parse().unwrap()), to_u128("192.168.2.230".parse().unwrap()))
+        );
+        assert_eq!(p.slice_prefix, 28, "a range smaller than the default slice is one slice");
+        assert!(c.network.overlapping, "enable_overlapping_ranges defaults to true");
+        let c = with_settings(serde_json::json!({"range": "fd00::/64"}), settings.clone()).unwrap();
+        assert_eq!(c.network.pools[0].slice_prefix, DEFAULT_SLICE_V6);
+        let e =
+            with_settings(serde_json::json!({"range": "10.0.0.0/24", "routed": true, "gateway": "10.0.0.1"}), settings)
+                .unwrap_err();
+        assert!(matches!(e, Error::Config { ref field, .. } if field == "ipam.gateway"), "{e:?}");
+    }
+}
