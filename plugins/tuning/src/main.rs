@@ -1,0 +1,52 @@
+//! railcni `tuning`: a drop-in for the reference tuning meta plugin,
+//! chained after an interface plugin. It sets sysctls in the pod and the
+//! interface's MAC, MTU, promiscuous and all-multicast modes and transmit
+//! queue length, and passes `prevResult` on with the MAC rewritten. Beyond
+//! the reference, DEL restores the sysctls too, and CHECK compares every
+//! setting.
+
+mod backup;
+mod config;
+mod sysctls;
+mod tune;
+
+use attach::{PodPlugin, Result};
+use cni::{CniResult, Request};
+use netlink::Sockets;
+
+struct Tuning;
+
+impl PodPlugin for Tuning {
+    type Settings = config::Settings;
+    const ABOUT: &'static str = "railcni tuning: sysctls and link attributes for a chained interface";
+    const KNOWN_ARGS: &'static [&'static str] = &["MAC"];
+
+    fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
+        config::load(req)
+    }
+
+    async fn add(&self, req: &Request, s: &Self::Settings, ns: &Sockets) -> Result<CniResult> {
+        tune::add(req, s, ns).await
+    }
+
+    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, _prev: &CniResult) -> Result<()> {
+        tune::check(req, s, ns).await
+    }
+
+    fn del(&self, req: &Request) -> Result<(), cni::Error> {
+        attach::block_on(tune::del(req, &config::data_dir(req)))
+    }
+
+    /// tuning allocates nothing: no IPAM to forward to, even if the config names one.
+    fn gc(&self, _req: &Request) -> Result<(), cni::Error> {
+        Ok(())
+    }
+
+    fn status(&self, _req: &Request) -> Result<(), cni::Error> {
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    attach::run(&attach::Pod(Tuning), &[])
+}
