@@ -133,6 +133,15 @@ pub fn link_mtu(mtu: i64) -> Result<Option<u32>, Error> {
     }
 }
 
+/// `ipMasqBackend` (bridge, ptp): railcni always uses nftables, but refuses
+/// what the reference refuses.
+pub fn check_masq_backend(backend: &str) -> Result<(), Error> {
+    if matches!(backend, "" | "iptables" | "nftables") {
+        return Ok(());
+    }
+    Err(Error::config("ipMasqBackend", format!("{backend:?} must be \"iptables\" or \"nftables\"")))
+}
+
 /// Decode a config value, mapping type errors to code 7 naming the field.
 pub fn decode_conf<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, Error> {
     gojson::decode(value, root).map_err(|e| {
