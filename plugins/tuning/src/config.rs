@@ -32,8 +32,6 @@ struct ArgsBlock {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Config {
-    #[serde(rename = "dataDir")]
-    data_dir: String,
     sysctl: serde_json::Map<String, serde_json::Value>,
     mac: String,
     promisc: bool,
@@ -55,20 +53,6 @@ pub struct Settings {
     pub mtu: Option<u32>,
     pub allmulti: Option<bool>,
     pub txqlen: Option<u32>,
-}
-
-/// DEL's only key, read alone: a config refused at ADD (a bad sysctl, say) still gets a clean DEL.
-pub fn data_dir(req: &Request) -> PathBuf {
-    #[derive(Default, Deserialize)]
-    #[serde(default)]
-    struct DelConfig {
-        #[serde(rename = "dataDir")]
-        data_dir: String,
-    }
-    match req.decode::<DelConfig>() {
-        Ok(c) if !c.data_dir.is_empty() => c.data_dir.into(),
-        _ => DEFAULT_DATA_DIR.into(),
-    }
 }
 
 pub fn load(req: &Request) -> Result<Settings, Error> {
@@ -96,9 +80,8 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         None => None,
         Some(q) => Some(u32::try_from(q).map_err(|_| Error::config(tx_field, format!("{q} must be 0 or more")))?),
     };
-    let data_dir = if c.data_dir.is_empty() { DEFAULT_DATA_DIR.into() } else { PathBuf::from(&c.data_dir) };
     Ok(Settings {
-        data_dir,
+        data_dir: cni::config::data_dir(req, DEFAULT_DATA_DIR)?,
         sysctls,
         mac: mac(req, &c.mac)?,
         promisc: o.promisc.unwrap_or(c.promisc),

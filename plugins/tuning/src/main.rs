@@ -34,7 +34,8 @@ impl PodPlugin for Tuning {
     }
 
     fn del(&self, req: &Request) -> Result<(), cni::Error> {
-        attach::block_on(tune::del(req, &config::data_dir(req)))
+        let data_dir = cni::config::data_dir(req, config::DEFAULT_DATA_DIR)?;
+        attach::block_on(tune::del(req, &data_dir))
     }
 
     /// tuning allocates nothing: no IPAM to forward to, even if the config names one.
