@@ -12,8 +12,8 @@
 #    others. A leading + runs the target's other tests too
 #    (--include-ignored). From the host:
 #    `run.sh conformance/vm/tests.sh -- bridge:vlan_ vlan +bridge_vs_reference`.
-# 3. `bench:NAME` runs `bench NAME --quick` (conformance/src/bench_master.rs,
-#    bench_sriov.rs) on the static plugins instead, `bench:NAME:full` the whole
+# 3. `bench:NAME` runs `bench NAME --quick` (conformance/bench/src/on_master.rs,
+#    sriov.rs) on the static plugins instead, `bench:NAME:full` the whole
 #    bench; its JSON goes to target/vm/bench-NAME[-full].json.
 #
 # Exit status 0 only if every check and every test passed.
@@ -149,7 +149,7 @@ test_binary() {
 run_bench() {
     local static="$share/static/x86_64-unknown-linux-musl/bin"
     [[ -x $share/release/bench && -x $static/$1 ]] || {
-        echo "tests.sh: no $share/release/bench or $static/$1: run deploy/build-static.sh and cargo build --release -p railcni-conformance --bin bench"
+        echo "tests.sh: no $share/release/bench or $static/$1: run deploy/build-static.sh and cargo build --release -p railcni-bench --bin bench"
         return 1
     }
     mkdir -p "$stage/static"
