@@ -219,6 +219,16 @@ impl Rig {
         Rig::new(ml.into_lab(), "macvlan", conf, Vec::new())
     }
 
+    /// ptp, dual stack, with masquerading (host routes, a gateway /32 on the
+    /// host end, nftables rules: all must go).
+    fn ptp() -> Rig {
+        let lab = Lab::ours("ptp");
+        let ipam = lab.host_local(json!([[{ "subnet": "10.71.0.0/24" }], [{ "subnet": "fd71::/64" }]]));
+        let obj = testkit::lab::plugin_object(json!({ "type": "ptp", "ipMasq": true }), json!({}), ipam);
+        let conf = lab.plugin_conf(V, obj);
+        Rig::new(lab, "ptp", conf, Vec::new())
+    }
+
     /// vlan over a veth in the host namespace (802.1q: the VM stage only).
     fn vlan() -> Rig {
         let lab = Lab::new(&our_cni_path(&["vlan", "host-local"]));
@@ -314,6 +324,14 @@ fn macvlan_add_killed_at_every_step_leaves_nothing_after_del() {
         return;
     }
     kill_everywhere(Rig::macvlan(), kill_points(HOST_KILL_POINTS));
+}
+
+#[test]
+fn ptp_add_killed_at_every_step_leaves_nothing_after_del() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    kill_everywhere(Rig::ptp(), kill_points(HOST_KILL_POINTS));
 }
 
 // The VM-stage kill points share the prefix `vm_` (`faults:vm_` in
@@ -519,6 +537,210 @@ fn sbr_add_killed_at_every_step_leaves_no_rule_or_table_after_del() {
         return;
     }
     kill_everywhere(SbrRig::new(), kill_points(HOST_KILL_POINTS));
+}
+
+// ---- host-device: a veth end of the host moved into the pod ---------------------
+
+/// host-device with a veth end (`hdev0`, MTU 1450, up) as the device, its
+/// records in the lab. The node facts include the device: after DEL it must
+/// be back with its name, MTU and state. A veth dies with its netns, so
+/// after a DEL with the netns gone the pair is made again, as it was.
+struct HostDeviceRig {
+    rig: Rig,
+    data_dir: PathBuf,
+}
+
+const HD_DEVICE: &str = "hdev0";
+const HD_PEER: &str = "hpeer0";
+
+impl HostDeviceRig {
+    fn new() -> HostDeviceRig {
+        let lab = Lab::new(&our_cni_path(&["host-device", "host-local"]));
+        let data_dir = lab.tmp().join("host-device");
+        let ipam = lab.host_local(json!([[{ "subnet": "10.70.0.0/24" }]]));
+        let keys = json!({ "type": "host-device", "device": HD_DEVICE, "dataDir": data_dir });
+        let conf = lab.plugin_conf(V, testkit::lab::plugin_object(keys, json!({}), ipam));
+        let rig = HostDeviceRig { rig: Rig::new(lab, "host-device", conf, Vec::new()), data_dir };
+        rig.make_device();
+        rig
+    }
+
+    /// The device pair, unless it is there (on the host, or in the pod).
+    fn make_device(&self) {
+        let host = &self.rig.lab.host;
+        if host.link(HD_PEER).is_some() {
+            return;
+        }
+        let made = host
+            .ip(&["link", "add", HD_DEVICE, "mtu", "1450", "type", "veth", "peer", "name", HD_PEER, "mtu", "1450"])
+            .and_then(|_| host.ip(&["link", "set", HD_DEVICE, "up"]))
+            .and_then(|_| host.ip(&["link", "set", HD_PEER, "up"]));
+        made.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Target for HostDeviceRig {
+    fn name(&self) -> String {
+        "host-device".to_string()
+    }
+
+    fn pod(&self) -> &Namespace {
+        self.rig.pod()
+    }
+
+    fn live_pod(&mut self) {
+        self.rig.live_pod();
+        self.make_device();
+    }
+
+    fn add(&self, fault_after: &str) -> Outcome {
+        self.rig.add(fault_after)
+    }
+
+    fn del(&self, netns: &str, prev: Option<&Value>) -> Outcome {
+        self.rig.del(netns, prev)
+    }
+
+    fn node(&self) -> Vec<String> {
+        self.rig.node()
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        let mut bad = self.rig.leftovers();
+        bad.extend(state_files(&self.data_dir).into_iter().map(|f| format!("dataDir: {f}")));
+        bad
+    }
+
+    /// A veth end that died with its netns took its peer along: make the pair again.
+    fn after_del(&mut self) {
+        if self.rig.lab.host.link(HD_DEVICE).is_none() && !self.pod().exists() {
+            for _ in 0..50 {
+                if self.rig.lab.host.link(HD_PEER).is_none() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            self.make_device();
+        }
+    }
+}
+
+#[test]
+fn host_device_add_killed_at_every_step_puts_the_device_back_after_del() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    kill_everywhere(HostDeviceRig::new(), kill_points(HOST_KILL_POINTS));
+}
+
+// ---- tuning: chained after an interface ---------------------------------------
+
+/// tuning chained after an interface some other plugin made (a veth end
+/// in the pod, as SbrRig makes it), changing a sysctl of the interface, one
+/// of the pod, the MAC, MTU, promiscuity, all-multicast and the queue
+/// length. After DEL the pod must be as the interface plugin left it: its
+/// facts, the two sysctls and the MAC (which the facts leave out).
+struct TuningRig {
+    lab: Lab,
+    conf: Value,
+    iface: Value,
+    data_dir: PathBuf,
+    pod: usize,
+    /// The pod right after the interface was made.
+    made: Vec<String>,
+}
+
+const TUNED_IF: &str = "net1";
+
+impl TuningRig {
+    fn new() -> TuningRig {
+        let mut lab = Lab::new(&our_cni_path(&["tuning"]));
+        let pod = lab.add_pod();
+        let data_dir = lab.tmp().join("tuning");
+        let conf = json!({
+            "cniVersion": V, "name": lab.net, "type": "tuning", "dataDir": data_dir,
+            "mtu": 1400, "txQLen": 77, "promisc": true, "allmulti": true, "mac": "c2:00:00:00:07:01",
+            "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1", "net.core.somaxconn": "1234" },
+        });
+        let iface =
+            json!({ "cniVersion": V, "interfaces": [{ "name": TUNED_IF, "sandbox": lab.pod(pod).path_str() }] });
+        TuningRig { lab, conf, iface, data_dir, pod, made: Vec::new() }
+    }
+
+    /// What DEL must restore: the pod's facts, the sysctls and the MAC.
+    fn pod_state(&self) -> Vec<String> {
+        let pod = self.pod();
+        let mut state = pod_leftovers(pod);
+        for key in ["net/ipv4/conf/net1/arp_ignore", "net/core/somaxconn"] {
+            state.push(format!("sysctl {key}={}", pod.sysctl(key).unwrap_or_else(|e| e)));
+        }
+        state.push(format!("mac {}", pod.link(TUNED_IF).map(|l| l.mac()).unwrap_or_default()));
+        state
+    }
+
+    fn call(&self, verb: Invocation, netns: &str, stdin: &Value) -> Outcome {
+        let inv = verb.attachment(&self.lab.cid(0), TUNED_IF).set("CNI_NETNS", netns).stdin_json(stdin);
+        self.lab.exec_plugin(&Binary::ours("tuning"), &inv.timeout(TIMEOUT))
+    }
+}
+
+impl Target for TuningRig {
+    fn name(&self) -> String {
+        "tuning".to_string()
+    }
+
+    fn pod(&self) -> &Namespace {
+        self.lab.pod(self.pod)
+    }
+
+    /// The pod, and the interface in it (the previous pod's went with it).
+    fn live_pod(&mut self) {
+        if !self.pod().exists() {
+            self.pod = self.lab.add_pod();
+            self.iface["interfaces"][0]["sandbox"] = json!(self.pod().path_str());
+        }
+        if self.pod().link(TUNED_IF).is_none() {
+            let pod = self.pod().name().to_string();
+            let host = &self.lab.host;
+            let _ = host.ip(&["link", "del", "t1"]);
+            host.ip(&["link", "add", "t1", "type", "veth", "peer", "name", TUNED_IF, "netns", &pod])
+                .and_then(|_| self.pod().ip(&["link", "set", TUNED_IF, "up"]))
+                .unwrap_or_else(|e| panic!("{e}"));
+            self.made = self.pod_state();
+        }
+    }
+
+    fn add(&self, fault_after: &str) -> Outcome {
+        let stdin = conf::with_prev_result(&self.conf, &self.iface);
+        self.call(Invocation::add().set(FAULT_ENV, fault_after), &self.pod().path_str(), &stdin)
+    }
+
+    fn del(&self, netns: &str, prev: Option<&Value>) -> Outcome {
+        let stdin = prev.map_or(self.conf.clone(), |p| conf::with_prev_result(&self.conf, p));
+        self.call(Invocation::del(), netns, &stdin)
+    }
+
+    fn node(&self) -> Vec<String> {
+        host_facts(&self.lab.host, &["t1"])
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        let mut bad: Vec<String> = state_files(&self.data_dir).into_iter().map(|f| format!("dataDir: {f}")).collect();
+        if self.pod().exists() && self.pod().link(TUNED_IF).is_some() {
+            let now = self.pod_state();
+            bad.extend(now.iter().filter(|f| !self.made.contains(f)).map(|f| format!("pod changed: {f}")));
+            bad.extend(self.made.iter().filter(|f| !now.contains(f)).map(|f| format!("pod lost: {f}")));
+        }
+        bad
+    }
+}
+
+#[test]
+fn tuning_add_killed_at_every_step_restores_everything_after_del() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    kill_everywhere(TuningRig::new(), kill_points(HOST_KILL_POINTS));
 }
 
 // ---- host-local on its own -----------------------------------------------
