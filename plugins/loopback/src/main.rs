@@ -39,11 +39,12 @@ impl PodPlugin for Loopback {
         if let Some(prev) = req.prev_result()? {
             return Ok(prev);
         }
-        // Like the reference: the one interface is named as the runtime asked
-        // (containerd asks for "lo"), with lo's addresses, IPv4 first.
+        // Like the reference: the one interface is `lo` whatever CNI_IFNAME
+        // says (a chain run for eth0 must not report two eth0s), with lo's
+        // addresses, IPv4 first.
         ips.sort_by_key(|ip| ip.address.is_ipv6());
         let iface = Interface {
-            name: req.env.ifname.clone(),
+            name: "lo".into(),
             mac: Some("00:00:00:00:00:00".into()),
             sandbox: Some(req.env.netns.clone()),
             ..Interface::default()

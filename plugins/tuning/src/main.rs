@@ -29,8 +29,8 @@ impl PodPlugin for Tuning {
         tune::add(req, s, ns).await
     }
 
-    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, _prev: &CniResult) -> Result<()> {
-        tune::check(req, s, ns).await
+    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
+        tune::check(req, s, ns, prev).await
     }
 
     fn del(&self, req: &Request) -> Result<(), cni::Error> {
