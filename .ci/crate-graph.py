@@ -19,7 +19,9 @@ RULES = [
     ("ipam/cluster/", {"railcni-cni", "railcni-ipam"}),  # etcd-backed IPAM: no kernel
     ("ipam/", {"railcni-cni"}),  # host-local and static: no kernel
     ("plugins/", {"railcni-cni", "railcni-netlink", "railcni-attach", "railcni-ipam"}),
-    # The tests are black-box: they exec binaries and link no plugin code.
+    # The tests are black-box: they exec binaries and link no plugin code;
+    # tests/suite.rs runs the conformance suite (the tool) as a library.
+    ("conformance/tests/", {"railcni-testkit", "railcni-conformance"}),
     ("conformance/", {"railcni-testkit"}),
     # Only to tell railcni's binaries from others' (cni::inproc::is_railcni).
     ("deploy/installer/", {"railcni-cni"}),

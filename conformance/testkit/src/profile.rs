@@ -185,9 +185,7 @@ pub static TUNING: Profile = Profile {
     takes_mac: true,
     // tuning makes no route.
     tamper_route: &[],
-    keys: |s| {
-        json!({ "mtu": 1400, "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1" }, "dataDir": s.dir.join("tuning") })
-    },
+    keys: |s| json!({ "mtu": 1400, "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1" }, "dataDir": s.dir.join("tuning") }),
     invalid: ("sysctl", || json!({ "sysctl": { "kernel.pid_max": "4096" } })),
     ..INTERFACE
 };

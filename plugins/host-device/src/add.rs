@@ -12,7 +12,7 @@ use netlink::{Link, Sockets};
 
 pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult> {
     attach::ensure_free(req, ns).await?;
-    match find(&s.selector, &ns.host).await? {
+    match find(&s.selector, s.field, &ns.host).await? {
         Found::Netdev { link, pci } => move_in(req, s, ns, link, pci).await,
         Found::Dpdk { pci } => dpdk(req, pci),
     }

@@ -21,7 +21,7 @@ struct Config {
     pci_bus_id: String,
 }
 
-/// How the device is found, with the key that named it (for messages).
+/// How the device is found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Selector {
     Name(String),
@@ -31,53 +31,46 @@ pub enum Selector {
     Auxiliary(String),
 }
 
-impl Selector {
-    pub fn field(&self) -> &'static str {
-        match self {
-            Selector::Name(_) => "device",
-            Selector::Mac(_) => "hwaddr",
-            Selector::KernelPath(_) => "kernelpath",
-            Selector::Pci(_) | Selector::Auxiliary(_) => "pciBusID",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct Settings {
     pub selector: Selector,
+    /// The key that named the device, for messages.
+    pub field: &'static str,
     pub data_dir: PathBuf,
 }
 
 pub fn load(req: &Request) -> Result<Settings, Error> {
     let c: Config = req.decode()?;
     req.policy()?; // Validated here; the shared steps apply it.
-    Ok(Settings { selector: selector(req, &c)?, data_dir: cni::config::data_dir(req, DEFAULT_DATA_DIR)? })
+    let (selector, field) = selector(req, &c)?;
+    Ok(Settings { selector, field, data_dir: cni::config::data_dir(req, DEFAULT_DATA_DIR)? })
 }
 
 /// The device plugin's `runtimeConfig.deviceID` (a PCI address or an
 /// auxiliary device) wins: it is the device allocated to this pod. Then the
 /// reference's order: `device`, `hwaddr`, `kernelpath`, `pciBusID`.
-fn selector(req: &Request, c: &Config) -> Result<Selector, Error> {
+fn selector(req: &Request, c: &Config) -> Result<(Selector, &'static str), Error> {
     if let Some(id) = req.conf.runtime_config.device_id.as_deref().filter(|d| !d.is_empty()) {
-        return device_id(id, "runtimeConfig.deviceID");
+        let field = "runtimeConfig.deviceID";
+        return Ok((device_id(id, field)?, field));
     }
     if !c.device.is_empty() {
         cni::env::validate_ifname(&c.device).map_err(|m| Error::config("device", m))?;
-        return Ok(Selector::Name(c.device.clone()));
+        return Ok((Selector::Name(c.device.clone()), "device"));
     }
     if !c.hwaddr.is_empty() {
-        return netlink::parse_mac(&c.hwaddr)
-            .map(Selector::Mac)
-            .ok_or_else(|| Error::config("hwaddr", format!("{:?} is not a MAC address", c.hwaddr)));
+        let mac = netlink::parse_mac(&c.hwaddr)
+            .ok_or_else(|| Error::config("hwaddr", format!("{:?} is not a MAC address", c.hwaddr)))?;
+        return Ok((Selector::Mac(mac), "hwaddr"));
     }
     if !c.kernelpath.is_empty() {
         if !c.kernelpath.starts_with("/sys/") || c.kernelpath.split('/').any(|p| p == "..") {
             return Err(Error::config("kernelpath", format!("{:?} is not a path under /sys", c.kernelpath)));
         }
-        return Ok(Selector::KernelPath(PathBuf::from(&c.kernelpath)));
+        return Ok((Selector::KernelPath(PathBuf::from(&c.kernelpath)), "kernelpath"));
     }
     if !c.pci_bus_id.is_empty() {
-        return device_id(&c.pci_bus_id, "pciBusID");
+        return Ok((device_id(&c.pci_bus_id, "pciBusID")?, "pciBusID"));
     }
     Err(Error::config("device", "specify either \"device\", \"hwaddr\", \"kernelpath\" or \"pciBusID\""))
 }

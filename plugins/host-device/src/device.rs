@@ -12,15 +12,16 @@ pub enum Found {
     Dpdk { pci: String },
 }
 
-pub async fn find(sel: &Selector, host: &Netlink) -> Result<Found> {
+/// The device `sel` names; not found is code 7 naming `field`, the key that named it.
+pub async fn find(sel: &Selector, field: &str, host: &Netlink) -> Result<Found> {
     let sysfs = Sysfs::default();
-    let missing = |what: String| Error::config(sel.field(), format!("{what} not found on the host"));
+    let missing = |what: String| Error::config(field, format!("{what} not found on the host"));
     let name = match sel {
         Selector::Name(name) => name.clone(),
         Selector::Mac(mac) => {
             let link = host.links().await?.into_iter().find(|l| netlink::parse_mac(&l.mac).as_ref() == Some(mac));
             let link = link.ok_or_else(|| missing(format!("a link with MAC {}", netlink::format_mac(mac))))?;
-            return netdev(link, None);
+            return netdev(link, field, None);
         }
         Selector::KernelPath(path) => {
             Sysfs::netdev_at(path)?.ok_or_else(|| missing(format!("a netdev under {}", path.display())))?
@@ -34,20 +35,20 @@ pub async fn find(sel: &Selector, host: &Netlink) -> Result<Found> {
             }
             let name = sysfs.pci_netdev(pci)?.ok_or_else(|| missing(format!("a netdev of PCI device {pci}")))?;
             let link = host.link_by_name(&name).await?.ok_or_else(|| missing(format!("link {name}")))?;
-            return netdev(link, Some(pci.clone()));
+            return netdev(link, field, Some(pci.clone()));
         }
         Selector::Auxiliary(aux) => {
             sysfs.aux_netdev(aux)?.ok_or_else(|| missing(format!("a netdev of auxiliary device {aux}")))?
         }
     };
     let link = host.link_by_name(&name).await?.ok_or_else(|| missing(format!("link {name}")))?;
-    netdev(link, None)
+    netdev(link, field, None)
 }
 
-fn netdev(link: Link, pci: Option<String>) -> Result<Found> {
+fn netdev(link: Link, field: &str, pci: Option<String>) -> Result<Found> {
     // The loopback device is always ifindex 1, and cannot leave its namespace.
     if link.index == 1 {
-        return Err(Error::config("device", format!("{} is the loopback device", link.name)));
+        return Err(Error::config(field, format!("{} is the loopback device", link.name)));
     }
     Ok(Found::Netdev { link, pci })
 }

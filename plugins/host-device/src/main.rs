@@ -34,7 +34,7 @@ impl PodPlugin for HostDevice {
     async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
         let Some(rec) = Store::of(&s.data_dir, req).load()? else {
             // DPDK: nothing moved, nothing recorded; IPAM's is the only state.
-            if let device::Found::Dpdk { .. } = device::find(&s.selector, &ns.host).await? {
+            if let device::Found::Dpdk { .. } = device::find(&s.selector, s.field, &ns.host).await? {
                 return Ok(forward(req, Command::Check)?);
             }
             return Err(check_failed(format!("no record of attachment {}/{}", req.env.container_id, req.env.ifname)));
