@@ -114,8 +114,7 @@ fn bad_config_is_code_7(case: BadConfig) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, (case.keys)(), (case.ipam)(&lab));
-    let err = lab.drive(&lab.call("add", p)).assert_error_code(7);
-    assert!(err["msg"].as_str().unwrap_or_default().contains(case.key), "the error must name {}: {err}", case.key);
+    lab.assert_add_fails(p, 7, case.key);
     assert!(lab.host_veths().is_empty(), "host veth left: {:?}", lab.host_veths());
     assert!(lab.pod(p).link("eth0").is_none(), "eth0 left\n{}", lab.pod(p).dump());
     assert!(lab.held_by(p).is_empty(), "reservation left: {:?}", lab.reservations());

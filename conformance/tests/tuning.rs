@@ -161,8 +161,7 @@ fn bad_config_is_code_7(case: BadConfig) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, (case.keys)());
-    let err = drive(&lab, "add", p).assert_error_code(7);
-    assert!(err["msg"].as_str().unwrap_or_default().contains(case.key), "the error must name {}: {err}", case.key);
+    lab.assert_fails(&lab.call("add", p).ifname(IFNAME), 7, case.key);
     assert!(backups(&lab).is_empty(), "a refused ADD wrote a backup: {:?}", backups(&lab));
     assert_eq!(lab.pod(p).sysctl(ARP_IGNORE).ok().as_deref(), Some("0"), "a refused ADD wrote a sysctl");
     del_ok(&lab, p);

@@ -4,9 +4,10 @@
 
 use crate::config::Settings;
 use crate::device::{Found, find};
-use crate::record::{Record, Store};
+use crate::record::Record;
 use crate::restore::put_back;
 use attach::Result;
+use cni::statefile::AttachmentFile;
 use cni::{CniResult, Interface, Request};
 use netlink::{Link, Sockets};
 
@@ -20,8 +21,6 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult>
 
 async fn move_in(req: &Request, s: &Settings, ns: &Sockets, link: Link, pci: Option<String>) -> Result<CniResult> {
     let rec = Record {
-        network: req.conf.name.clone(),
-        container_id: req.env.container_id.clone(),
         ifname: req.env.ifname.clone(),
         netns: req.env.netns.clone(),
         name: link.name.clone(),
@@ -31,8 +30,8 @@ async fn move_in(req: &Request, s: &Settings, ns: &Sockets, link: Link, pci: Opt
         kind: link.kind.name().to_string(),
         pci,
     };
-    let store = Store::of(&s.data_dir, req);
-    store.save(&rec)?;
+    let store = AttachmentFile::of(&s.data_dir, req);
+    store.write(&rec)?;
     let done = plumb(req, ns, &link, &rec).await;
     if let Err(e) = &done {
         tracing::warn!("ADD failed ({e:?}): putting {} back", rec.name);

@@ -13,9 +13,10 @@ mod restore;
 
 use attach::{Expect, PodPlugin, Result, check_failed};
 use cni::delegate::forward;
+use cni::statefile::AttachmentFile;
 use cni::{CniResult, Command, Request};
 use netlink::Sockets;
-use record::{Record, Store};
+use record::Record;
 
 struct HostDevice;
 
@@ -32,7 +33,7 @@ impl PodPlugin for HostDevice {
     }
 
     async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
-        let Some(rec) = Store::of(&s.data_dir, req).load()? else {
+        let Some(rec) = AttachmentFile::of(&s.data_dir, req).read::<Record>()? else {
             // DPDK: nothing moved, nothing recorded; IPAM's is the only state.
             if let device::Found::Dpdk { .. } = device::find(&s.selector, s.field, &ns.host).await? {
                 return Ok(forward(req, Command::Check)?);
@@ -49,12 +50,12 @@ impl PodPlugin for HostDevice {
     /// DEL needs only the record (or, for an attachment the reference made,
     /// the alias it left): no device key, no netns.
     fn del(&self, req: &Request) -> Result<(), cni::Error> {
-        let store = Store::of(&cni::config::data_dir(req, config::DEFAULT_DATA_DIR)?, req);
+        let store = AttachmentFile::of(&cni::config::data_dir(req, config::DEFAULT_DATA_DIR)?, req);
         forward(req, Command::Del)?;
         attach::block_on(async {
             // The rail's rules live in the pod and would outlive the device's return.
             let pod = attach::remove_pod_rules(req).await?;
-            let rec = match store.load()? {
+            let rec = match store.read::<Record>()? {
                 Some(rec) => rec,
                 None => match pod.and_then(|(_, link)| link).filter(|l| !l.alias.is_empty()) {
                     Some(link) => reference_record(req, &link),
@@ -71,8 +72,6 @@ impl PodPlugin for HostDevice {
 /// keeps nothing else: its attachments come back under that name.
 fn reference_record(req: &Request, link: &netlink::Link) -> Record {
     Record {
-        network: req.conf.name.clone(),
-        container_id: req.env.container_id.clone(),
         ifname: req.env.ifname.clone(),
         netns: req.env.netns.clone(),
         name: link.alias.clone(),

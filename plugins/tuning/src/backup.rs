@@ -2,12 +2,10 @@
 //! (`<dataDir>/<containerID>_<ifname>.json`, the reference's name and
 //! keys, so DEL also restores an attachment the reference tuning made).
 //! railcni adds the sysctls' old values (`Sysctl`). It is written, atomic
-//! and durable, before anything changes, so DEL can undo a killed ADD.
+//! and durable (`cni::statefile::AttachmentFile`), before anything
+//! changes, so DEL can undo a killed ADD.
 
-use cni::statefile;
-use cni::{Error, Request};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -48,54 +46,6 @@ impl Backup {
         }
         self
     }
-}
-
-pub struct Files {
-    pub path: PathBuf,
-    tmp: PathBuf,
-}
-
-impl Files {
-    pub fn of(data_dir: &Path, req: &Request) -> Files {
-        let name = format!("{}_{}.json", req.env.container_id, req.env.ifname);
-        Files { path: data_dir.join(&name), tmp: data_dir.join(format!(".{name}.tmp")) }
-    }
-
-    /// The backup, if there is one; a complete temporary file left by a
-    /// killed write counts (it was written before anything changed).
-    pub fn read(&self) -> Result<Option<Backup>, Error> {
-        if let Some(backup) = read_file(&self.path)? {
-            return Ok(Some(backup));
-        }
-        // A killed write leaves no half file at a kill point, but a crash might: such a tmp is ignored.
-        Ok(read_file(&self.tmp).unwrap_or(None))
-    }
-
-    pub fn write(&self, backup: &Backup) -> Result<(), Error> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let data = serde_json::to_vec_pretty(backup).map_err(|e| Error::Internal { msg: e.to_string() })?;
-        statefile::write_atomic(&self.path, &self.tmp, &data)
-            .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
-    }
-
-    pub fn remove(&self) -> Result<(), Error> {
-        for path in [&self.tmp, &self.path] {
-            statefile::remove(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
-        }
-        Ok(())
-    }
-}
-
-fn read_file(path: &Path) -> Result<Option<Backup>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-    };
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::io(format!("reading {}", path.display()), std::io::Error::other(e.to_string())))?;
-    cni::config::decode_conf(value, &path.display().to_string()).map(Some)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ impl PodPlugin for Tuning {
     type Settings = config::Settings;
     const ABOUT: &'static str = "railcni tuning: sysctls and link attributes for a chained interface";
     const KNOWN_ARGS: &'static [&'static str] = &["MAC"];
+    /// It allocates nothing: no IPAM to forward GC and STATUS to, even if the config names one.
+    const DELEGATES: bool = false;
 
     fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
         config::load(req)
@@ -36,15 +38,6 @@ impl PodPlugin for Tuning {
     fn del(&self, req: &Request) -> Result<(), cni::Error> {
         let data_dir = cni::config::data_dir(req, config::DEFAULT_DATA_DIR)?;
         attach::block_on(tune::del(req, &data_dir))
-    }
-
-    /// tuning allocates nothing: no IPAM to forward to, even if the config names one.
-    fn gc(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
-    }
-
-    fn status(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
     }
 }
 

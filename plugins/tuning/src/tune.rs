@@ -2,9 +2,10 @@
 //! will change, saves them, then writes the sysctls and link attributes;
 //! DEL puts back what the backup holds; CHECK compares every setting.
 
-use crate::backup::{Backup, Files};
+use crate::backup::Backup;
 use crate::config::Settings;
 use attach::{Error, Result, check_failed};
+use cni::statefile::AttachmentFile;
 use cni::{CniResult, Request};
 use netlink::{Link, Sockets, format_mac, sysctl};
 
@@ -13,7 +14,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult>
         .prev_result()?
         .ok_or_else(|| cni::Error::config("prevResult", "missing: tuning must be called as a chained plugin"))?;
     let link = ns.pod.require_link(&req.env.ifname).await?;
-    let files = Files::of(&s.data_dir, req);
+    let files = AttachmentFile::of(&s.data_dir, req);
     let mut backup = originals(s, ns, &link)?;
     if let Some(older) = files.read()? {
         backup = backup.keep_older(older);
@@ -75,8 +76,8 @@ fn originals(s: &Settings, ns: &Sockets, link: &Link) -> Result<Backup> {
 /// error here would stop the runtime's DEL of the plugins before tuning in
 /// the chain, and they own the interface and the address.
 pub async fn del(req: &Request, data_dir: &std::path::Path) -> Result<()> {
-    let files = Files::of(data_dir, req);
-    let backup = match files.read() {
+    let files = AttachmentFile::of(data_dir, req);
+    let backup = match files.read::<Backup>() {
         Ok(Some(backup)) => backup,
         Ok(None) => return Ok(()),
         Err(e) => {

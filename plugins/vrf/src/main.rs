@@ -17,6 +17,8 @@ impl PodPlugin for Vrf {
     type Settings = config::Settings;
     const ABOUT: &'static str = "railcni vrf: enslaves a chained interface to a VRF";
     const KNOWN_ARGS: &'static [&'static str] = &[];
+    /// It allocates nothing: no IPAM to forward GC and STATUS to, even if the config names one.
+    const DELEGATES: bool = false;
 
     fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
         config::load(req)
@@ -36,15 +38,6 @@ impl PodPlugin for Vrf {
             Ok(s) => attach::block_on(vrf::del(req, &s.vrfname)),
             Err(_) => Ok(()),
         }
-    }
-
-    /// vrf allocates nothing: no IPAM to forward to, even if the config names one.
-    fn gc(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
-    }
-
-    fn status(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
     }
 }
 
