@@ -522,9 +522,9 @@ impl Target for ChainRig {
         if self.pod().link(SBR_IF).is_none() {
             let _ = self.lab.host.ip(&["link", "del", "h1"]);
             self.make_interface().unwrap_or_else(|e| panic!("{e}"));
-            if self.tuned.is_some() {
-                let made = self.pod_state();
-                self.tuned.as_mut().expect("tuned").made = made;
+            let made = self.tuned.is_some().then(|| self.pod_state());
+            if let (Some(tuned), Some(made)) = (&mut self.tuned, made) {
+                tuned.made = made;
             }
         }
     }
