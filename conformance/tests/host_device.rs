@@ -5,6 +5,7 @@
 //! drop. Needs root (SKIPPED otherwise) and `ip`.
 
 use serde_json::{Value, json};
+use testkit::BadKeys;
 use testkit::binary::our_cni_path;
 use testkit::driver::Lib;
 use testkit::footprint::state_files;
@@ -135,12 +136,7 @@ fn hwaddr_selects_the_device() {
 
 /// A config ADD must refuse with code 7 naming `key`, leaving nothing: the
 /// device on the host as it was, no record, no reservation.
-struct BadConfig {
-    keys: fn() -> Value,
-    key: &'static str,
-}
-
-fn bad_config_is_code_7(case: BadConfig) {
+fn bad_config_is_code_7(case: BadKeys) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, (case.keys)());
@@ -155,14 +151,14 @@ fn bad_config_is_code_7(case: BadConfig) {
 }
 
 testkit::table_tests!(bad_config_is_code_7 {
-    no_device_key_is_code_7: BadConfig { keys: || json!({}), key: "device" },
-    missing_device_is_code_7: BadConfig { keys: || json!({ "device": "nosuchdev0" }), key: "device" },
-    bad_hwaddr_is_code_7: BadConfig { keys: || json!({ "hwaddr": "zz:zz" }), key: "hwaddr" },
-    unknown_hwaddr_is_code_7: BadConfig { keys: || json!({ "hwaddr": "02:00:00:00:00:99" }), key: "hwaddr" },
-    kernelpath_outside_sys_is_code_7: BadConfig { keys: || json!({ "kernelpath": "/etc" }), key: "kernelpath" },
-    bad_pci_bus_id_is_code_7: BadConfig { keys: || json!({ "pciBusID": "eth0" }), key: "pciBusID" },
-    absent_pci_device_is_code_7: BadConfig { keys: || json!({ "pciBusID": "0000:ff:1f.7" }), key: "pciBusID" },
-    missing_ipam_plugin_is_code_7: BadConfig {
+    no_device_key_is_code_7: BadKeys { keys: || json!({}), key: "device" },
+    missing_device_is_code_7: BadKeys { keys: || json!({ "device": "nosuchdev0" }), key: "device" },
+    bad_hwaddr_is_code_7: BadKeys { keys: || json!({ "hwaddr": "zz:zz" }), key: "hwaddr" },
+    unknown_hwaddr_is_code_7: BadKeys { keys: || json!({ "hwaddr": "02:00:00:00:00:99" }), key: "hwaddr" },
+    kernelpath_outside_sys_is_code_7: BadKeys { keys: || json!({ "kernelpath": "/etc" }), key: "kernelpath" },
+    bad_pci_bus_id_is_code_7: BadKeys { keys: || json!({ "pciBusID": "eth0" }), key: "pciBusID" },
+    absent_pci_device_is_code_7: BadKeys { keys: || json!({ "pciBusID": "0000:ff:1f.7" }), key: "pciBusID" },
+    missing_ipam_plugin_is_code_7: BadKeys {
         keys: || json!({ "device": DEVICE, "ipam": { "type": "no-such-ipam" } }),
         key: "ipam.type"
     },

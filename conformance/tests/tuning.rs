@@ -5,6 +5,7 @@
 //! temp dirs), all removed on drop. Needs root (SKIPPED otherwise) and `ip`.
 
 use serde_json::{Value, json};
+use testkit::BadKeys;
 use testkit::binary::our_cni_path;
 use testkit::driver::{DriverOut, Lib};
 use testkit::lab::macvlan::{MASTER, MASTER_PEER, MacvlanLab};
@@ -152,12 +153,7 @@ fn runtime_mac_promisc_allmulti_and_txqlen_are_set_checked_and_restored() {
 /// A config ADD must refuse with code 7 naming `key`, before it changes
 /// anything (no sysctl, no backup); the chain's DEL, as a runtime runs it
 /// after a failed ADD, then leaves nothing.
-struct BadConfig {
-    keys: fn() -> Value,
-    key: &'static str,
-}
-
-fn bad_config_is_code_7(case: BadConfig) {
+fn bad_config_is_code_7(case: BadKeys) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
     setup(&lab, (case.keys)());
@@ -169,19 +165,19 @@ fn bad_config_is_code_7(case: BadConfig) {
 }
 
 testkit::table_tests!(bad_config_is_code_7 {
-    non_net_sysctl_is_code_7: BadConfig { keys: || json!({ "sysctl": { "kernel.pid_max": "4096" } }), key: "sysctl" },
-    unknown_sysctl_is_code_7: BadConfig {
+    non_net_sysctl_is_code_7: BadKeys { keys: || json!({ "sysctl": { "kernel.pid_max": "4096" } }), key: "sysctl" },
+    unknown_sysctl_is_code_7: BadKeys {
         keys: || json!({ "sysctl": { "net.ipv4.conf.IFNAME.no_such_key": "1" } }),
         key: "sysctl.net.ipv4.conf.IFNAME.no_such_key"
     },
-    same_sysctl_twice_is_code_7: BadConfig {
+    same_sysctl_twice_is_code_7: BadKeys {
         keys: || json!({ "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1", "net/ipv4/conf/IFNAME/arp_ignore": "2" } }),
         key: "sysctl"
     },
-    bad_mac_is_code_7: BadConfig { keys: || json!({ "mac": "not-a-mac" }), key: "mac" },
-    bad_mtu_is_code_7: BadConfig { keys: || json!({ "mtu": -1 }), key: "mtu" },
-    negative_txqlen_is_code_7: BadConfig { keys: || json!({ "txQLen": -1 }), key: "txQLen" },
-    bad_args_mtu_is_code_7: BadConfig { keys: || json!({ "args": { "cni": { "mtu": 10 } } }), key: "args.cni.mtu" },
+    bad_mac_is_code_7: BadKeys { keys: || json!({ "mac": "not-a-mac" }), key: "mac" },
+    bad_mtu_is_code_7: BadKeys { keys: || json!({ "mtu": -1 }), key: "mtu" },
+    negative_txqlen_is_code_7: BadKeys { keys: || json!({ "txQLen": -1 }), key: "txQLen" },
+    bad_args_mtu_is_code_7: BadKeys { keys: || json!({ "args": { "cni": { "mtu": 10 } } }), key: "args.cni.mtu" },
 });
 
 #[test]
