@@ -1,4 +1,4 @@
-//! The `conformance` suite (conformance/src/suite) against railcni's own
+//! The `conformance` suite (conformance/tool) against railcni's own
 //! plugins, which must pass every check that applies, and against Debian's
 //! reference plugins, whose verdicts must match the committed expectations
 //! (`conformance/expected/reference.json`), so a change on either side shows.

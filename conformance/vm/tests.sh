@@ -129,13 +129,13 @@ echo "plugins: $(ls "$stage/bin" | tr '\n' ' ')($((SECONDS - t)) s)"
 export RAILCNI_BIN_DIR="$stage/bin" RAILCNI_CNITOOL="$stage/railcni-cnitool" RUST_BACKTRACE=1
 
 # test_binary NAME: the newest executable cargo built for conformance/tests/NAME.rs
-# (target/debug/deps/NAME-<hash>; its .d file names the source. Plugins and
-# clippy runs leave other NAME-<hash> files there).
+# or conformance/tests/NAME/main.rs (target/debug/deps/NAME-<hash>; its .d file
+# names the source. Plugins and clippy runs leave other NAME-<hash> files there).
 test_binary() {
     local f best="" best_t=0 t
     for f in "$share/debug/deps/$1"-*; do
         [[ $f == *.* || ! -x $f ]] && continue
-        grep -q "conformance/tests/$1\.rs" "$f.d" 2>/dev/null || continue
+        grep -Eq "conformance/tests/$1(\.rs|/main\.rs)" "$f.d" 2>/dev/null || continue
         t="$(stat -c %Y "$f")"
         ((t > best_t)) && best="$f" best_t="$t"
     done

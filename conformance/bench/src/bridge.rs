@@ -7,8 +7,9 @@
 
 use crate::scenario::Scenario;
 use serde_json::{Value, json};
+use std::path::Path;
 use testkit::netns::Namespace;
-use testkit::profile::{self, Profile};
+use testkit::profile::{self, Profile, Site};
 
 pub struct Bridge;
 
@@ -26,7 +27,9 @@ impl Scenario for Bridge {
     }
 
     fn setup(&self) -> String {
-        "bridge (isGateway)".into()
+        let site = Site { prefix: self.ns_tag(), dir: Path::new(""), devices: &[], net: 0 };
+        let keys = self.profile().keys(&site);
+        format!("bridge {} (isGateway)", keys["bridge"].as_str().unwrap_or("?"))
     }
 
     fn extra_keys(&self) -> Value {

@@ -49,7 +49,11 @@ impl Scenario for OnMaster {
     }
 
     fn setup(&self) -> String {
-        format!("{} on {MASTER} (veth, {} {})", self.profile.name, self.mode.0, (self.mode.1)())
+        let value = match (self.mode.1)() {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        format!("{} on {MASTER} (veth, {} {value})", self.profile.name, self.mode.0)
     }
 
     fn extra_keys(&self) -> Value {
