@@ -82,6 +82,18 @@ fn vlan_passes() {
     ours_pass("vlan");
 }
 
+#[test]
+#[ignore = "needs the dummy module (VM stage)"]
+fn dummy_passes() {
+    ours_pass("dummy");
+}
+
+#[test]
+#[ignore = "needs the vrf module (VM stage)"]
+fn vrf_passes() {
+    ours_pass("vrf");
+}
+
 /// On the VM's igb: every VF enabled for the run (the profile picks free
 /// ones per check) and disabled again when the lab drops.
 #[test]

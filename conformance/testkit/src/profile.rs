@@ -84,7 +84,7 @@ fn none(_: &Site) -> Value {
 
 /// Every profile, in the order the suite reports them.
 pub static PROFILES: &[&Profile] =
-    &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_DEVICE, &TUNING, &HOST_LOCAL, &STATIC];
+    &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_DEVICE, &TUNING, &DUMMY, &VRF, &HOST_LOCAL, &STATIC];
 
 /// What a plugin type is unless its profile says otherwise: an interface
 /// plugin with host-local, no master, no `mac` capability, a distinct
@@ -187,6 +187,23 @@ pub static TUNING: Profile = Profile {
     tamper_route: &[],
     keys: |s| json!({ "mtu": 1400, "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1" }, "dataDir": s.dir.join("tuning") }),
     invalid: ("sysctl", || json!({ "sysctl": { "kernel.pid_max": "4096" } })),
+    ..INTERFACE
+};
+
+/// A dummy link in the pod (the VM stage: the CI host has no dummy module).
+pub static DUMMY: Profile =
+    Profile { name: "dummy", needs_link: Some("dummy"), invalid: ("ipam", || json!({ "ipam": {} })), ..INTERFACE };
+
+/// vrf after the prelude's macvlan (the VM stage: the CI host has no vrf module).
+pub static VRF: Profile = Profile {
+    name: "vrf",
+    kind: Kind::Chained,
+    needs_master: true, // the prelude's macvlan
+    needs_link: Some("vrf"),
+    // The prelude's routes are the kernel's, which move into the VRF's table with the interface.
+    tamper_route: &[],
+    keys: |_| json!({ "vrfname": "rcvrf0", "table": 1000 }),
+    invalid: ("vrfname", || json!({ "vrfname": "" })),
     ..INTERFACE
 };
 
@@ -312,9 +329,12 @@ impl Profile {
             ));
         }
         let kind = self.needs_link?;
-        let mut args = vec!["link", "add", "probe0", "link", MASTER, "type", kind];
-        if kind == "vlan" {
-            args.extend(["id", "4000"]);
+        let mut args = vec!["link", "add", "probe0"];
+        match kind {
+            "vlan" => args.extend(["link", MASTER, "type", kind, "id", "4000"]),
+            "vrf" => args.extend(["type", kind, "table", "4000"]),
+            "ipvlan" | "macvlan" => args.extend(["link", MASTER, "type", kind]),
+            _ => args.extend(["type", kind]),
         }
         match lab.host.ip(&args) {
             Ok(_) => {

@@ -28,8 +28,8 @@ impl PodPlugin for Vrf {
         vrf::add(req, s, ns).await
     }
 
-    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, _prev: &CniResult) -> Result<()> {
-        vrf::check(req, s, ns).await
+    async fn check(&self, req: &Request, s: &Self::Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
+        vrf::check(req, s, ns, prev).await
     }
 
     /// DEL needs only `vrfname`; without it there is nothing to release.

@@ -102,7 +102,9 @@ pub async fn del(req: &Request, vrfname: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn check(req: &Request, s: &Settings, ns: &Sockets) -> Result<()> {
+/// CHECK: the VRF with its table, the interface enslaved and up, with
+/// `prev`'s addresses and its routes (in the VRF's table, where ADD moved them).
+pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
     let links = ns.pod.links().await?;
     let vrf = links
         .iter()
@@ -114,9 +116,18 @@ pub async fn check(req: &Request, s: &Settings, ns: &Sockets) -> Result<()> {
     if s.table.is_some_and(|t| t != table) {
         return Err(check_failed(format!("VRF {} has table {table}, config says {:?}", s.vrfname, s.table)));
     }
-    match links.iter().find(|l| l.name == req.env.ifname) {
-        Some(l) if l.master == Some(vrf.index) => Ok(()),
-        Some(l) => Err(check_failed(format!("{} is not enslaved to VRF {}", l.name, s.vrfname))),
-        None => Err(check_failed(format!("interface {} is missing from the pod", req.env.ifname))),
+    let link = match links.iter().find(|l| l.name == req.env.ifname) {
+        Some(l) if l.master == Some(vrf.index) => l,
+        Some(l) => return Err(check_failed(format!("{} is not enslaved to VRF {}", l.name, s.vrfname))),
+        None => return Err(check_failed(format!("interface {} is missing from the pod", req.env.ifname))),
+    };
+    if !link.admin_up {
+        return Err(check_failed(format!("{} is down", link.name)));
     }
+    let mut moved = prev.clone();
+    for r in moved.routes.iter_mut().filter(|r| r.table.is_none()) {
+        r.table = Some(table);
+    }
+    let index = attach::prev_interface(req, prev)?;
+    attach::check_addresses_and_routes(&ns.pod, link, index, &moved).await
 }
