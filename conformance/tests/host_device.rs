@@ -47,6 +47,15 @@ fn setup(lab: &Lab, mut keys: Value) {
     lab.write_conflist(&lab.conflist(V, vec![plugin]));
 }
 
+/// A lab with [`DEVICE`] added to pod 0 by name (libcni).
+fn attached() -> Option<(Lab, usize)> {
+    let mut lab = lab()?;
+    let p = lab.add_pod();
+    setup(&lab, json!({ "device": DEVICE }));
+    lab.add_ok(p, Lib::Libcni);
+    Some((lab, p))
+}
+
 /// The device is on the host again, as it was: name, MTU, up; no record, no reservation.
 #[track_caller]
 fn assert_back(lab: &Lab, p: usize, name: &str) {
@@ -81,10 +90,7 @@ fn moves_a_veth_end_into_the_pod_and_del_puts_back_name_and_mtu() {
 
 #[test]
 fn del_after_a_rename_in_the_pod_puts_the_device_back() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    setup(&lab, json!({ "device": DEVICE }));
-    lab.add_ok(p, Lib::Libcni);
+    let Some((lab, p)) = attached() else { return };
     let pod = lab.pod(p);
     pod.ip(&["link", "set", "eth0", "down"]).unwrap();
     pod.ip(&["link", "set", "eth0", "name", "renamed0"]).unwrap();
@@ -95,10 +101,7 @@ fn del_after_a_rename_in_the_pod_puts_the_device_back() {
 
 #[test]
 fn del_with_the_name_taken_on_the_host_still_returns_the_device() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    setup(&lab, json!({ "device": DEVICE }));
-    lab.add_ok(p, Lib::Libcni);
+    let Some((lab, p)) = attached() else { return };
     lab.host.ip(&["link", "add", DEVICE, "type", "veth", "peer", "name", "squat0"]).unwrap();
     lab.del_ok(p, Lib::Libcni);
     // Back under its pod name, MTU and state restored; the squatter untouched.
@@ -110,10 +113,7 @@ fn del_with_the_name_taken_on_the_host_still_returns_the_device() {
 
 #[test]
 fn del_with_the_netns_gone_succeeds_and_leaves_no_record() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    setup(&lab, json!({ "device": DEVICE }));
-    lab.add_ok(p, Lib::Libcni);
+    let Some((lab, p)) = attached() else { return };
     // A veth end dies with its netns (a physical device would come back: VM stage).
     lab.pod(p).delete().unwrap();
     lab.del_ok(p, Lib::Libcni);

@@ -13,7 +13,9 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult>
     let mut prev = req
         .prev_result()?
         .ok_or_else(|| cni::Error::config("prevResult", "missing: tuning must be called as a chained plugin"))?;
-    let link = ns.pod.require_link(&req.env.ifname).await?;
+    let link = ns.pod.link_by_name(&req.env.ifname).await?.ok_or_else(|| {
+        cni::Error::env("CNI_IFNAME", format!("no interface {} in {}", req.env.ifname, req.env.netns))
+    })?;
     let files = AttachmentFile::of(&s.data_dir, req);
     let mut backup = originals(s, ns, &link)?;
     if let Some(older) = files.read()? {
