@@ -188,6 +188,13 @@ fn kill_everywhere(mut t: impl Target, wanted: usize) {
     assert!(failures.is_empty(), "seed {seed}:\n{}", failures.join("\n"));
 }
 
+/// The kill-point run of a host test (root only): the target is made after the check.
+fn on_the_host<T: Target>(make: impl FnOnce() -> T) {
+    if !skip_without_root("the fault tests") {
+        kill_everywhere(make(), kill_points(HOST_KILL_POINTS));
+    }
+}
+
 /// One interface plugin in a lab (its "host" namespace), and what must
 /// never change around a fault.
 struct Rig {
@@ -217,6 +224,16 @@ impl Rig {
         let ipam = ml.host_local(json!([[{ "subnet": "10.92.0.0/24" }]]));
         let conf = ml.plugin_conf(V, ml.macvlan_plugin(json!({}), ipam));
         Rig::new(ml.into_lab(), "macvlan", conf, Vec::new())
+    }
+
+    /// ptp, dual stack, with masquerading (host routes, a gateway /32 on the
+    /// host end, nftables rules: all must go).
+    fn ptp() -> Rig {
+        let lab = Lab::ours("ptp");
+        let ipam = lab.host_local(json!([[{ "subnet": "10.71.0.0/24" }], [{ "subnet": "fd71::/64" }]]));
+        let obj = testkit::lab::plugin_object(json!({ "type": "ptp", "ipMasq": true }), json!({}), ipam);
+        let conf = lab.plugin_conf(V, obj);
+        Rig::new(lab, "ptp", conf, Vec::new())
     }
 
     /// vlan over a veth in the host namespace (802.1q: the VM stage only).
@@ -302,18 +319,17 @@ impl Target for Rig {
 
 #[test]
 fn bridge_add_killed_at_every_step_leaves_nothing_after_del() {
-    if skip_without_root("the fault tests") {
-        return;
-    }
-    kill_everywhere(Rig::bridge(), kill_points(HOST_KILL_POINTS));
+    on_the_host(Rig::bridge);
 }
 
 #[test]
 fn macvlan_add_killed_at_every_step_leaves_nothing_after_del() {
-    if skip_without_root("the fault tests") {
-        return;
-    }
-    kill_everywhere(Rig::macvlan(), kill_points(HOST_KILL_POINTS));
+    on_the_host(Rig::macvlan);
+}
+
+#[test]
+fn ptp_add_killed_at_every_step_leaves_nothing_after_del() {
+    on_the_host(Rig::ptp);
 }
 
 // The VM-stage kill points share the prefix `vm_` (`faults:vm_` in
@@ -415,29 +431,38 @@ impl Target for SriovRig {
 
 // ---- sbr: chained after an interface ------------------------------------------
 
-/// sbr chained after an interface some other plugin made (a veth end in
-/// the pod with IPv4 and IPv6 addresses and a routed subnet, as in
-/// tests/sbr.rs), with its prevResult. The runtime DELs the chain in
-/// reverse: sbr, then the interface plugin, which deletes the interface
-/// ([`Target::after_del`]). Rules outlive interfaces, so they are the
-/// leak to catch; every table must be empty too.
-struct SbrRig {
+/// A meta plugin (sbr, tuning) chained after an interface some other
+/// plugin made (a veth end in the pod with IPv4 and IPv6 addresses and a
+/// routed subnet, as in tests/sbr.rs), with its prevResult. The runtime
+/// DELs the chain in reverse: sbr, then the interface plugin, which
+/// deletes the interface ([`Target::after_del`]). Rules outlive
+/// interfaces, so they are sbr's leak to catch; every table must be empty
+/// too.
+struct ChainRig {
     lab: Lab,
     plugin: Binary,
     conf: Value,
-    /// The interface plugin's result: sbr's ADD input.
+    /// The interface plugin's result: the chained plugin's ADD input.
     iface: Value,
     pod: usize,
+    /// For tuning, which leaves the interface to the interface plugin's DEL.
+    tuned: Option<Tuned>,
+}
+
+/// tuning's state directory, and the pod right after the interface was made.
+struct Tuned {
+    data_dir: PathBuf,
+    made: Vec<String>,
 }
 
 const SBR_IF: &str = "net1";
 
-impl SbrRig {
-    fn new() -> SbrRig {
-        let plugin = Binary::ours("sbr");
+impl ChainRig {
+    fn new(plugin: &str) -> ChainRig {
+        let plugin = Binary::ours(plugin);
         let mut lab = Lab::new(&plugin.dir().display().to_string());
         let pod = lab.add_pod();
-        let conf = json!({ "cniVersion": V, "name": lab.net, "type": "sbr" });
+        let conf = json!({ "cniVersion": V, "name": lab.net, "type": plugin.name() });
         let iface = json!({
             "cniVersion": V,
             "interfaces": [{ "name": SBR_IF, "sandbox": lab.pod(pod).path_str() }],
@@ -447,7 +472,18 @@ impl SbrRig {
             ],
             "routes": [{ "dst": "172.26.0.0/16", "gw": "10.86.0.1" }],
         });
-        SbrRig { lab, plugin, conf, iface, pod }
+        ChainRig { lab, plugin, conf, iface, pod, tuned: None }
+    }
+
+    /// What tuning's DEL must restore: the pod's facts, the sysctls and the MAC.
+    fn pod_state(&self) -> Vec<String> {
+        let pod = self.pod();
+        let mut state = pod_leftovers(pod);
+        for key in TUNED_SYSCTLS {
+            state.push(format!("sysctl {key}={}", pod.sysctl(key).unwrap_or_else(|e| e)));
+        }
+        state.push(format!("mac {}", pod.link(SBR_IF).map(|l| l.mac()).unwrap_or_default()));
+        state
     }
 
     /// What the interface plugin's ADD makes, with `ip`.
@@ -468,9 +504,9 @@ impl SbrRig {
     }
 }
 
-impl Target for SbrRig {
+impl Target for ChainRig {
     fn name(&self) -> String {
-        "sbr".to_string()
+        self.plugin.name().to_string()
     }
 
     fn pod(&self) -> &Namespace {
@@ -484,7 +520,12 @@ impl Target for SbrRig {
             self.iface["interfaces"][0]["sandbox"] = json!(self.pod().path_str());
         }
         if self.pod().link(SBR_IF).is_none() {
+            let _ = self.lab.host.ip(&["link", "del", "h1"]);
             self.make_interface().unwrap_or_else(|e| panic!("{e}"));
+            let made = self.tuned.is_some().then(|| self.pod_state());
+            if let (Some(tuned), Some(made)) = (&mut self.tuned, made) {
+                tuned.made = made;
+            }
         }
     }
 
@@ -498,16 +539,30 @@ impl Target for SbrRig {
         self.call(Invocation::del(), netns, &stdin)
     }
 
+    /// The interface's host end `h1` belongs to the interface plugin (it
+    /// dies with a deleted netns, and is made again with the interface).
     fn node(&self) -> Vec<String> {
-        host_facts(&self.lab.host, &[])
+        host_facts(&self.lab.host, &["h1"])
     }
 
+    /// sbr: the pod is empty (its rules and table routes outlive the
+    /// interface). tuning: the pod is as the interface plugin made it.
     fn leftovers(&self) -> Vec<String> {
-        pod_leftovers(self.pod()).into_iter().map(|f| format!("pod: {f}")).collect()
+        let Some(tuned) = &self.tuned else {
+            return pod_leftovers(self.pod()).into_iter().map(|f| format!("pod: {f}")).collect();
+        };
+        let mut bad: Vec<String> = state_files(&tuned.data_dir).into_iter().map(|f| format!("dataDir: {f}")).collect();
+        if self.pod().exists() && self.pod().link(SBR_IF).is_some() {
+            let now = self.pod_state();
+            bad.extend(now.iter().filter(|f| !tuned.made.contains(f)).map(|f| format!("pod changed: {f}")));
+            bad.extend(tuned.made.iter().filter(|f| !now.contains(f)).map(|f| format!("pod lost: {f}")));
+        }
+        bad
     }
 
+    /// The interface plugin's DEL, after sbr's (tuning's check needs the interface: it stays).
     fn after_del(&mut self) {
-        if self.pod().exists() {
+        if self.tuned.is_none() && self.pod().exists() {
             let _ = self.pod().ip(&["link", "del", SBR_IF]);
         }
     }
@@ -515,10 +570,128 @@ impl Target for SbrRig {
 
 #[test]
 fn sbr_add_killed_at_every_step_leaves_no_rule_or_table_after_del() {
-    if skip_without_root("the fault tests") {
-        return;
+    on_the_host(|| ChainRig::new("sbr"));
+}
+
+// ---- host-device: a veth end of the host moved into the pod ---------------------
+
+/// host-device with a veth end (`hdev0`, MTU 1450, up) as the device, its
+/// records in the lab. The node facts include the device: after DEL it must
+/// be back with its name, MTU and state. A veth dies with its netns, so
+/// after a DEL with the netns gone the pair is made again, as it was.
+struct HostDeviceRig {
+    rig: Rig,
+    data_dir: PathBuf,
+}
+
+const HD_DEVICE: &str = "hdev0";
+const HD_PEER: &str = "hpeer0";
+
+impl HostDeviceRig {
+    fn new() -> HostDeviceRig {
+        let lab = Lab::new(&our_cni_path(&["host-device", "host-local"]));
+        let data_dir = lab.tmp().join("host-device");
+        let ipam = lab.host_local(json!([[{ "subnet": "10.70.0.0/24" }]]));
+        let keys = json!({ "type": "host-device", "device": HD_DEVICE, "dataDir": data_dir });
+        let conf = lab.plugin_conf(V, testkit::lab::plugin_object(keys, json!({}), ipam));
+        let rig = HostDeviceRig { rig: Rig::new(lab, "host-device", conf, Vec::new()), data_dir };
+        rig.make_device();
+        rig
     }
-    kill_everywhere(SbrRig::new(), kill_points(HOST_KILL_POINTS));
+
+    /// The device pair, unless it is there (on the host, or in the pod).
+    fn make_device(&self) {
+        let host = &self.rig.lab.host;
+        if host.link(HD_PEER).is_some() {
+            return;
+        }
+        let made = host
+            .ip(&["link", "add", HD_DEVICE, "mtu", "1450", "type", "veth", "peer", "name", HD_PEER, "mtu", "1450"])
+            .and_then(|_| host.ip(&["link", "set", HD_DEVICE, "up"]))
+            .and_then(|_| host.ip(&["link", "set", HD_PEER, "up"]));
+        made.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Target for HostDeviceRig {
+    fn name(&self) -> String {
+        "host-device".to_string()
+    }
+
+    fn pod(&self) -> &Namespace {
+        self.rig.pod()
+    }
+
+    fn live_pod(&mut self) {
+        self.rig.live_pod();
+        self.make_device();
+    }
+
+    fn add(&self, fault_after: &str) -> Outcome {
+        self.rig.add(fault_after)
+    }
+
+    fn del(&self, netns: &str, prev: Option<&Value>) -> Outcome {
+        self.rig.del(netns, prev)
+    }
+
+    fn node(&self) -> Vec<String> {
+        self.rig.node()
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        let mut bad = self.rig.leftovers();
+        bad.extend(state_files(&self.data_dir).into_iter().map(|f| format!("dataDir: {f}")));
+        bad
+    }
+
+    /// A veth end that died with its netns took its peer along: make the pair again.
+    fn after_del(&mut self) {
+        if self.rig.lab.host.link(HD_DEVICE).is_none() && !self.pod().exists() {
+            for _ in 0..50 {
+                if self.rig.lab.host.link(HD_PEER).is_none() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            self.make_device();
+        }
+    }
+}
+
+#[test]
+fn host_device_add_killed_at_every_step_puts_the_device_back_after_del() {
+    on_the_host(HostDeviceRig::new);
+}
+
+// ---- tuning: chained after an interface ---------------------------------------
+
+/// What tuning changes in the pod, and so what its DEL must restore.
+const TUNED_SYSCTLS: [&str; 2] = ["net/ipv4/conf/net1/arp_ignore", "net/core/somaxconn"];
+
+/// tuning chained after the same interface as sbr, changing a sysctl of
+/// the interface, one of the pod, the MAC, MTU, promiscuity, all-multicast
+/// and the queue length. After its DEL the pod must be as the interface
+/// plugin left it: its facts, the two sysctls and the MAC (which the facts
+/// leave out); the interface stays for the next ADD.
+fn tuning_rig() -> ChainRig {
+    let mut rig = ChainRig::new("tuning");
+    let data_dir = rig.lab.tmp().join("tuning");
+    let keys = json!({
+        "dataDir": data_dir, "mtu": 1400, "txQLen": 77, "promisc": true, "allmulti": true,
+        "mac": "c2:00:00:00:07:01",
+        "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1", "net.core.somaxconn": "1234" },
+    });
+    if let (Some(c), Some(k)) = (rig.conf.as_object_mut(), keys.as_object()) {
+        c.extend(k.clone());
+    }
+    rig.tuned = Some(Tuned { data_dir, made: Vec::new() });
+    rig
+}
+
+#[test]
+fn tuning_add_killed_at_every_step_restores_everything_after_del() {
+    on_the_host(tuning_rig);
 }
 
 // ---- host-local on its own -----------------------------------------------

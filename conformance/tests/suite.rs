@@ -46,6 +46,21 @@ fn sbr_passes() {
 }
 
 #[test]
+fn ptp_passes() {
+    ours_pass("ptp");
+}
+
+#[test]
+fn host_device_passes() {
+    ours_pass("host-device");
+}
+
+#[test]
+fn tuning_passes() {
+    ours_pass("tuning");
+}
+
+#[test]
 fn host_local_passes() {
     ours_pass("host-local");
 }
@@ -65,6 +80,18 @@ fn ipvlan_passes() {
 #[ignore = "needs 802.1q (VM stage)"]
 fn vlan_passes() {
     ours_pass("vlan");
+}
+
+#[test]
+#[ignore = "needs the dummy module (VM stage)"]
+fn dummy_passes() {
+    ours_pass("dummy");
+}
+
+#[test]
+#[ignore = "needs the vrf module (VM stage)"]
+fn vrf_passes() {
+    ours_pass("vrf");
 }
 
 /// On the VM's igb: every VF enabled for the run (the profile picks free
@@ -87,7 +114,7 @@ fn reference_verdicts_match_the_expected_file() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or(json!({}));
     let mut got = serde_json::Map::new();
     let mut diffs = Vec::new();
-    for ty in ["bridge", "macvlan", "ptp", "sbr", "host-local", "static"] {
+    for ty in ["bridge", "macvlan", "ptp", "sbr", "host-device", "tuning", "host-local", "static"] {
         let target = Target::new(Path::new(REFERENCE_DIR), Profile::find(ty).expect("profile")).unwrap();
         let report = suite::run(&target, None);
         let mut verdicts = serde_json::Map::new();

@@ -52,6 +52,13 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{clean}-{}-{n}", std::process::id())
 }
 
+/// A row of a plugin's bad-config table: keys that make its config
+/// invalid, and the key the error must name.
+pub struct BadKeys {
+    pub keys: fn() -> serde_json::Value,
+    pub key: &'static str,
+}
+
 /// One `#[test]` per row of a table of cases: each row is a test of its
 /// own (named, counted and filtered by `cargo test` as before), while the
 /// body, `$run(row)`, is written once. A row may carry attributes

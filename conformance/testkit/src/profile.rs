@@ -48,8 +48,12 @@ pub struct Profile {
     /// is in (the node's: VF netdevs and their sysfs entries are only
     /// visible there), with one free VF per attachment.
     pub vfs: bool,
-    /// `ip route del` arguments of a route ADD made, for CHECK to miss.
+    /// `ip route del` arguments of a route ADD made, for CHECK to miss;
+    /// empty for a plugin that makes no route (tuning).
     pub tamper_route: &'static [&'static str],
+    /// Host devices to hand to pods (host-device): [`Profile::HOST_DEVICES`]
+    /// veth pairs `hdevN`/`hpeerN` in the host namespace, one per network.
+    pub host_devices: bool,
     /// The type's own keys; `{}` when none are needed.
     keys: fn(&Site) -> Value,
     /// Keys that make the config invalid, and the key an error should name.
@@ -79,7 +83,8 @@ fn none(_: &Site) -> Value {
 }
 
 /// Every profile, in the order the suite reports them.
-pub static PROFILES: &[&Profile] = &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_LOCAL, &STATIC];
+pub static PROFILES: &[&Profile] =
+    &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_DEVICE, &TUNING, &DUMMY, &VRF, &HOST_LOCAL, &STATIC];
 
 /// What a plugin type is unless its profile says otherwise: an interface
 /// plugin with host-local, no master, no `mac` capability, a distinct
@@ -94,6 +99,7 @@ const INTERFACE: Profile = Profile {
     unique_addresses: true,
     vfs: false,
     tamper_route: IPAM_ROUTE,
+    host_devices: false,
     keys: none,
     invalid: ("", || json!({})),
 };
@@ -159,6 +165,47 @@ pub static SBR: Profile = Profile {
 };
 
 pub static PTP: Profile = Profile { name: "ptp", invalid: ("mtu", || json!({ "mtu": -1 })), ..INTERFACE };
+
+/// A veth end of the host per network (`hdevN`) moved into the pod; DEL puts it back.
+pub static HOST_DEVICE: Profile = Profile {
+    name: "host-device",
+    host_devices: true,
+    single_pod: Some("a host device serves one pod at a time, so a host-device network holds one pod per node"),
+    // dataDir (the attachment records) is railcni's; the reference ignores the key.
+    keys: |s| json!({ "device": format!("hdev{}", s.net), "dataDir": s.dir.join("host-device") }),
+    invalid: ("device", || json!({ "device": "nosuchdev0" })),
+    ..INTERFACE
+};
+
+/// tuning after the prelude's macvlan: the rail's MTU and a sysctl of the interface.
+pub static TUNING: Profile = Profile {
+    name: "tuning",
+    kind: Kind::Chained,
+    needs_master: true, // the prelude's macvlan
+    takes_mac: true,
+    // tuning makes no route.
+    tamper_route: &[],
+    keys: |s| json!({ "mtu": 1400, "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1" }, "dataDir": s.dir.join("tuning") }),
+    invalid: ("sysctl", || json!({ "sysctl": { "kernel.pid_max": "4096" } })),
+    ..INTERFACE
+};
+
+/// A dummy link in the pod (the VM stage: the CI host has no dummy module).
+pub static DUMMY: Profile =
+    Profile { name: "dummy", needs_link: Some("dummy"), invalid: ("ipam", || json!({ "ipam": {} })), ..INTERFACE };
+
+/// vrf after the prelude's macvlan (the VM stage: the CI host has no vrf module).
+pub static VRF: Profile = Profile {
+    name: "vrf",
+    kind: Kind::Chained,
+    needs_master: true, // the prelude's macvlan
+    needs_link: Some("vrf"),
+    // The prelude's routes are the kernel's, which move into the VRF's table with the interface.
+    tamper_route: &[],
+    keys: |_| json!({ "vrfname": "rcvrf0", "table": 1000 }),
+    invalid: ("vrfname", || json!({ "vrfname": "" })),
+    ..INTERFACE
+};
 
 pub static HOST_LOCAL: Profile = Profile {
     name: "host-local",
@@ -253,13 +300,21 @@ impl Profile {
         Ok(())
     }
 
-    /// What a host namespace needs before the type's first ADD: its master.
+    /// What a host namespace needs before the type's first ADD: its master, its devices.
     pub fn prepare_host(&self, host: &Namespace) -> Result<(), String> {
         if self.needs_master {
             add_veth_master(host, MASTER, MASTER_PEER)?;
         }
+        if self.host_devices {
+            for n in 0..Profile::HOST_DEVICES {
+                add_veth_master(host, &format!("hdev{n}"), &format!("hpeer{n}"))?;
+            }
+        }
         Ok(())
     }
+
+    /// The host devices a host-device lab has: pod 0's network and Multus's three.
+    pub const HOST_DEVICES: usize = 4;
 
     /// The fewest free VFs a sriov lab needs: Multus's three networks beside pod 0's.
     pub const MIN_VFS: usize = 4;
@@ -274,9 +329,12 @@ impl Profile {
             ));
         }
         let kind = self.needs_link?;
-        let mut args = vec!["link", "add", "probe0", "link", MASTER, "type", kind];
-        if kind == "vlan" {
-            args.extend(["id", "4000"]);
+        let mut args = vec!["link", "add", "probe0"];
+        match kind {
+            "vlan" => args.extend(["link", MASTER, "type", kind, "id", "4000"]),
+            "vrf" => args.extend(["type", kind, "table", "4000"]),
+            "ipvlan" | "macvlan" => args.extend(["link", MASTER, "type", kind]),
+            _ => args.extend(["type", kind]),
         }
         match lab.host.ip(&args) {
             Ok(_) => {

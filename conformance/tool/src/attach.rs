@@ -276,6 +276,9 @@ fn tamper(t: &Target, how: Tamper) -> Checked {
     if t.is_ipam() {
         return skip("an IPAM plugin has no interface to tamper with");
     }
+    if matches!(how, Tamper::Route) && t.profile.tamper_route.is_empty() {
+        return skip(format!("{} makes no route", t.profile.name));
+    }
     let (lab, conf) = one_pod(t, t.latest()?)?;
     let result = t.add(&lab, 0, &conf)?;
     let pod = lab.pod(0);

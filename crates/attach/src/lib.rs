@@ -18,6 +18,7 @@ mod plugin;
 mod pod_link;
 pub mod policy;
 mod runtime;
+mod veth;
 
 pub use check::{
     Checked, Expect, check_addresses_and_routes, check_created_link, check_mtu, check_pod_link, prev_interface,
@@ -29,3 +30,4 @@ pub use lease::lease;
 pub use plugin::{Pod, PodPlugin};
 pub use pod_link::{apply, configure, configure_or_remove, del, remove_pod_link, remove_pod_rules};
 pub use runtime::{block_on, pod_if_present, run, with_pod};
+pub use veth::{check_masq, check_veth_peer, create_veth, remove_masq, veth_name};

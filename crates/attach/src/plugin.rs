@@ -23,6 +23,11 @@ pub trait PodPlugin {
     /// Whether the plugin reads `CNI_ARGS` at all (see `cni::Plugin::reads_args`).
     const READS_ARGS: bool = true;
 
+    /// Whether GC and STATUS go to the config's IPAM. A meta plugin (sbr,
+    /// tuning, vrf) allocates nothing and delegates to no one, even if the
+    /// config names an IPAM: then both succeed.
+    const DELEGATES: bool = true;
+
     /// Decode and validate the config, before the kernel is touched.
     fn load(&self, req: &Request) -> Result<Self::Settings, Error>;
 
@@ -40,13 +45,19 @@ pub trait PodPlugin {
         block_on(crate::del(req))
     }
 
-    /// GC: by default, IPAM's (`cni::Plugin`'s default).
+    /// GC: by default, IPAM's (`cni::Plugin`'s default), if it [delegates](Self::DELEGATES).
     fn gc(&self, req: &Request) -> Result<(), Error> {
+        if !Self::DELEGATES {
+            return Ok(());
+        }
         cni::delegate::forward(req, cni::Command::Gc)
     }
 
-    /// STATUS: by default, IPAM's.
+    /// STATUS: by default, IPAM's, if it [delegates](Self::DELEGATES).
     fn status(&self, req: &Request) -> Result<(), Error> {
+        if !Self::DELEGATES {
+            return Ok(());
+        }
         cni::delegate::forward(req, cni::Command::Status)
     }
 }

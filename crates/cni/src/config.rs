@@ -133,6 +133,28 @@ pub fn link_mtu(mtu: i64) -> Result<Option<u32>, Error> {
     }
 }
 
+/// A plugin's `dataDir`, or `default`: what DEL, GC and STATUS need of a
+/// plugin with state files, read alone so they work whatever else the config says.
+pub fn data_dir(req: &Request, default: &str) -> Result<std::path::PathBuf, Error> {
+    #[derive(Default, Deserialize)]
+    #[serde(default)]
+    struct Dir {
+        #[serde(rename = "dataDir")]
+        data_dir: String,
+    }
+    let d: Dir = req.decode()?;
+    Ok(std::path::PathBuf::from(if d.data_dir.is_empty() { default } else { &d.data_dir }))
+}
+
+/// `ipMasqBackend` (bridge, ptp): railcni always uses nftables, but refuses
+/// what the reference refuses.
+pub fn check_masq_backend(backend: &str) -> Result<(), Error> {
+    if matches!(backend, "" | "iptables" | "nftables") {
+        return Ok(());
+    }
+    Err(Error::config("ipMasqBackend", format!("{backend:?} must be \"iptables\" or \"nftables\"")))
+}
+
 /// Decode a config value, mapping type errors to code 7 naming the field.
 pub fn decode_conf<T: DeserializeOwned>(value: Value, root: &str) -> Result<T, Error> {
     gojson::decode(value, root).map_err(|e| {

@@ -3,7 +3,8 @@
 //! encodings (rtnetlink's enums) stay inside this crate.
 
 use netlink_packet_route::link::{
-    InfoData, InfoIpVlan, InfoMacVlan, InfoVlan, IpVlanFlags, IpVlanMode, MacVlanMode, VlanProtocol as WireProtocol,
+    InfoData, InfoIpVlan, InfoMacVlan, InfoVlan, InfoVrf, IpVlanFlags, IpVlanMode, MacVlanMode,
+    VlanProtocol as WireProtocol,
 };
 
 /// What a link is.
@@ -26,6 +27,10 @@ pub enum LinkKind {
         id: u16,
         protocol: VlanProtocol,
     },
+    /// A VRF device and its routing table.
+    Vrf {
+        table: u32,
+    },
     /// Any other kind, by the kernel's name for it.
     Other(String),
 }
@@ -40,6 +45,7 @@ impl LinkKind {
             LinkKind::Macvlan { .. } => "macvlan",
             LinkKind::Ipvlan { .. } => "ipvlan",
             LinkKind::Vlan { .. } => "vlan",
+            LinkKind::Vrf { .. } => "vrf",
             LinkKind::Other(name) => name,
         }
     }
@@ -83,6 +89,18 @@ impl LinkKind {
                 }
                 LinkKind::Vlan { id, protocol }
             }
+            ("vrf", data) => LinkKind::Vrf {
+                table: match data {
+                    Some(InfoData::Vrf(attrs)) => attrs
+                        .iter()
+                        .find_map(|a| match a {
+                            InfoVrf::TableId(t) => Some(*t),
+                            _ => None,
+                        })
+                        .unwrap_or(0),
+                    _ => 0,
+                },
+            },
             (other, _) => LinkKind::Other(other.to_string()),
         }
     }
@@ -96,6 +114,7 @@ impl std::fmt::Display for LinkKind {
             LinkKind::Macvlan { mode } => write!(f, "macvlan mode {}", mode.map_or("unknown", MacvlanMode::name)),
             LinkKind::Ipvlan { mode, flag } => write!(f, "ipvlan mode {} {}", mode.name(), flag.name()),
             LinkKind::Vlan { id, protocol } => write!(f, "vlan protocol {} id {id}", protocol.name()),
+            LinkKind::Vrf { table } => write!(f, "vrf table {table}"),
             other => f.write_str(other.name()),
         }
     }

@@ -26,6 +26,7 @@ pub mod sriov_sysfs;
 pub mod sysctl;
 pub mod vf;
 pub mod vlan;
+mod vrf;
 
 pub use addr::Addr;
 pub use error::Error;

@@ -26,6 +26,7 @@ pub struct Link {
     pub admin_up: bool,
     pub oper_up: bool,
     pub promisc: bool,
+    pub allmulti: bool,
     pub alias: String,
     /// IFLA_LINK: a veth's peer index, a macvlan's parent.
     pub link: Option<u32>,
@@ -47,6 +48,7 @@ impl Link {
             index: msg.header.index,
             admin_up: msg.header.flags.contains(LinkFlags::Up),
             promisc: msg.header.flags.contains(LinkFlags::Promisc),
+            allmulti: msg.header.flags.contains(LinkFlags::Allmulti),
             ..Link::default()
         };
         for attr in msg.attributes {
@@ -287,6 +289,21 @@ impl Netlink {
     pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<(), Error> {
         self.set_link(LinkUnspec::new_with_index(index).mtu(mtu).build(), &format!("setting MTU {mtu} on #{index}"))
             .await
+    }
+
+    pub async fn set_promisc(&self, index: u32, on: bool) -> Result<(), Error> {
+        let op = format!("setting promiscuous mode {} on #{index}", if on { "on" } else { "off" });
+        self.set_link(LinkUnspec::new_with_index(index).promiscuous(on).build(), &op).await
+    }
+
+    pub async fn set_allmulti(&self, index: u32, on: bool) -> Result<(), Error> {
+        let op = format!("setting all-multicast mode {} on #{index}", if on { "on" } else { "off" });
+        self.set_link(LinkUnspec::new_with_index(index).allmulticast(on).build(), &op).await
+    }
+
+    pub async fn set_txqueuelen(&self, index: u32, len: u32) -> Result<(), Error> {
+        let op = format!("setting transmit queue length {len} on #{index}");
+        self.set_link(LinkUnspec::new_with_index(index).txqueuelen(len).build(), &op).await
     }
 
     pub async fn set_name(&self, index: u32, name: &str) -> Result<(), Error> {

@@ -93,6 +93,36 @@ impl Sysfs {
         first_entry(&self.device(pci).join("net"))
     }
 
+    /// The netdev of PCI device `pci`, or of its virtio child (`virtio*/net`),
+    /// as host-device's `pciBusID` finds it.
+    pub fn pci_netdev(&self, pci: &str) -> Result<Option<String>, Error> {
+        if let Some(name) = self.netdev(pci)? {
+            return Ok(Some(name));
+        }
+        let dev = self.device(pci);
+        if !dev.exists() {
+            return Ok(None);
+        }
+        for entry in read_dir(&dev)? {
+            if entry.file_name().to_string_lossy().starts_with("virtio")
+                && let Some(name) = first_entry(&entry.path().join("net"))?
+            {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The netdev of auxiliary-bus device `name` (`mlx5_core.sf.4`, say).
+    pub fn aux_netdev(&self, name: &str) -> Result<Option<String>, Error> {
+        first_entry(&self.root.join("bus/auxiliary/devices").join(name).join("net"))
+    }
+
+    /// The netdev of the device at `path`, a sysfs device directory (host-device's `kernelpath`).
+    pub fn netdev_at(path: &Path) -> Result<Option<String>, Error> {
+        first_entry(&path.join("net"))
+    }
+
     pub fn driver(&self, pci: &str) -> Option<String> {
         let target = std::fs::read_link(self.device(pci).join("driver")).ok()?;
         target.file_name().map(|n| n.to_string_lossy().into_owned())

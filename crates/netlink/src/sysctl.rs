@@ -20,6 +20,17 @@ pub fn get(key: &str) -> Result<String, Error> {
         .map_err(|source| Error::Io { what: format!("reading {path}"), source })
 }
 
+/// Turn on IPv4 and/or IPv6 forwarding in this namespace (routed pods need it).
+pub fn enable_forwarding(v4: bool, v6: bool) -> Result<(), Error> {
+    if v4 {
+        set("net/ipv4/ip_forward", "1")?;
+    }
+    if v6 {
+        set("net/ipv6/conf/all/forwarding", "1")?;
+    }
+    Ok(())
+}
+
 /// A per-interface key, e.g. `iface("ipv4", "eth0", "arp_notify")`.
 pub fn iface(family: &str, ifname: &str, key: &str) -> String {
     format!("net/{family}/conf/{ifname}/{key}")

@@ -194,6 +194,21 @@ impl Netlink {
         }
     }
 
+    /// The first link that `pred` accepts, polled until one shows up or
+    /// `timeout` passes (a device the kernel returns from a dead netns).
+    pub async fn wait_link(&self, timeout: Duration, pred: impl Fn(&Link) -> bool) -> Result<Option<Link>, Error> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(link) = self.links().await?.into_iter().find(&pred) {
+                return Ok(Some(link));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Remove the alternative name `name` of link `index`, if it has it. A
     /// rename can leave the old name as an altname (udev, newer kernels),
     /// and a stale altname makes the next rename to it fail (sriov-cni#445).

@@ -1,11 +1,10 @@
 //! ADD: bridge, veth pair, IPAM, addresses and routes; undone on any failure.
 
 use crate::config::Settings;
-use crate::veth_name;
 use attach::{Error, Options, Result};
 use cni::delegate::has_ipam;
 use cni::{CniResult, Interface, Request, Route};
-use netlink::{BridgeSpec, Link, Sockets, VethSpec, sysctl};
+use netlink::{BridgeSpec, Link, Sockets, sysctl};
 use std::time::Duration;
 
 /// How long the host end of the veth may take to come up: the reference
@@ -30,7 +29,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult>
         other => other?,
     }
     tracing::debug!(bridge = %bridge.name, "bridge ready");
-    let host_veth = create_veth(req, s, ns).await?;
+    let host_veth = attach::create_veth(req, ns, s.mtu, s.mac.clone()).await?;
     tracing::debug!(host = %host_veth.name, "veth pair created");
     let result = plumb(req, s, ns, &bridge, &host_veth).await;
     if result.is_err() {
@@ -39,7 +38,7 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult>
             tracing::warn!("rolling back the veth pair: {e}");
         }
         if s.conf.ip_masq
-            && let Err(e) = netlink::nft::masq::teardown(&req.conf.name, &req.env.ifname, &req.env.container_id)
+            && let Err(e) = attach::remove_masq(req)
         {
             tracing::warn!("rolling back masquerade rules: {e}");
         }
@@ -50,29 +49,6 @@ pub async fn add(req: &Request, s: &Settings, ns: &Sockets) -> Result<CniResult>
         }
     }
     result
-}
-
-/// The veth pair: the container end is born in the pod namespace with its
-/// final name, so nothing is moved and no name can clash on the host.
-async fn create_veth(req: &Request, s: &Settings, ns: &Sockets) -> Result<Link> {
-    let mut name = veth_name(&req.env.container_id, &req.env.ifname, 0);
-    for attempt in 1..=10 {
-        let spec = VethSpec {
-            name: &name,
-            peer: &req.env.ifname,
-            peer_ns_fd: ns.pod_ns.fd(),
-            mtu: s.mtu,
-            peer_mac: s.mac.clone(),
-            txqueuelen: Some(0),
-        };
-        match ns.host.add_veth(&spec).await {
-            Ok(()) => return Ok(ns.host.require_link(&name).await?),
-            // The host name is taken (a hash collision or a leftover): try another.
-            Err(e) if e.is_exists() => name = veth_name(&req.env.container_id, &req.env.ifname, attempt),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(Error::internal("could not find a free host veth name after 10 tries"))
 }
 
 async fn plumb(req: &Request, s: &Settings, ns: &Sockets, bridge: &Link, host_veth: &Link) -> Result<CniResult> {

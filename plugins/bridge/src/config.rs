@@ -103,12 +103,7 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
     if conf.disable_container_interface && cni::delegate::has_ipam(req) {
         return Err(Error::config("disableContainerInterface", "cannot be used with IPAM (use \"ipam\": {})"));
     }
-    if !matches!(conf.ip_masq_backend.as_str(), "" | "iptables" | "nftables") {
-        return Err(Error::config(
-            "ipMasqBackend",
-            format!("{:?} must be \"iptables\" or \"nftables\"", conf.ip_masq_backend),
-        ));
-    }
+    cni::config::check_masq_backend(&conf.ip_masq_backend)?;
     let mtu = cni::config::link_mtu(conf.mtu)?;
     let vlan = match conf.vlan {
         0 => None,

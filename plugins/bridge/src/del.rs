@@ -11,8 +11,7 @@ pub async fn del(req: &Request, conf: &Config) -> Result<()> {
     attach::remove_pod_link(req).await?;
     forward(req, Command::Del)?;
     if conf.ip_masq {
-        // Found by attachment, not address: works without the netns (plugins#810).
-        netlink::nft::masq::teardown(&req.conf.name, &req.env.ifname, &req.env.container_id)?;
+        attach::remove_masq(req)?;
     }
     if conf.macspoofchk {
         netlink::nft::spoofchk::teardown(&req.env.container_id, &req.env.ifname)?;

@@ -18,13 +18,7 @@ pub async fn ensure(s: &Settings, ns: &Sockets, bridge: &Link, result: &CniResul
             forward.1 = true;
         }
     }
-    if forward.0 {
-        sysctl::set("net/ipv4/ip_forward", "1")?;
-    }
-    if forward.1 {
-        sysctl::set("net/ipv6/conf/all/forwarding", "1")?;
-    }
-    Ok(())
+    Ok(sysctl::enable_forwarding(forward.0, forward.1)?)
 }
 
 /// Put `want` on the bridge. Another address in the way (IPv4: any other;

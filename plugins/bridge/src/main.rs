@@ -55,15 +55,6 @@ impl PodPlugin for Bridge {
     }
 }
 
-/// The host end's name: `veth` + 8 hex digits, derived from the attachment
-/// so it is stable for a pod (and readable in `ip link`), with `attempt`
-/// picking another name if that one is taken.
-fn veth_name(container_id: &str, ifname: &str, attempt: u32) -> String {
-    let key = format!("{container_id}\0{ifname}\0{attempt}");
-    let hash = key.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
-    format!("veth{hash:08x}")
-}
-
 fn main() -> std::process::ExitCode {
     attach::run(&attach::Pod(Bridge), &ipam::IN_PROCESS)
 }

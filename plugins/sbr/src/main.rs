@@ -19,6 +19,8 @@ impl PodPlugin for Sbr {
     type Settings = config::Settings;
     const ABOUT: &'static str = "railcni sbr: source-based routing for a chained interface";
     const KNOWN_ARGS: &'static [&'static str] = &[];
+    /// It allocates nothing: no IPAM to forward GC and STATUS to, even if the config names one.
+    const DELEGATES: bool = false;
 
     fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
         config::load(req)
@@ -38,15 +40,6 @@ impl PodPlugin for Sbr {
     fn del(&self, req: &Request) -> Result<(), cni::Error> {
         let table = config::load(req).map_or(None, |s| s.table);
         attach::block_on(sbr::del(req, table))
-    }
-
-    /// sbr allocates nothing: no IPAM to forward to, even if the config names one.
-    fn gc(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
-    }
-
-    fn status(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
     }
 }
 

@@ -45,17 +45,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
 }
 
-/// What DEL, GC and STATUS need: where the records are. They must work
-/// whatever else the config says.
+/// What DEL, GC and STATUS need: where the records are.
 pub fn data_dir(req: &Request) -> Result<PathBuf, Error> {
-    #[derive(Default, Deserialize)]
-    #[serde(default)]
-    struct Dir {
-        #[serde(rename = "dataDir")]
-        data_dir: String,
-    }
-    let d: Dir = req.decode()?;
-    Ok(PathBuf::from(if d.data_dir.is_empty() { DEFAULT_DATA_DIR } else { &d.data_dir }))
+    cni::config::data_dir(req, DEFAULT_DATA_DIR)
 }
 
 pub fn load(req: &Request) -> Result<Settings, Error> {

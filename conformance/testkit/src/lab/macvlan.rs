@@ -72,18 +72,6 @@ impl MacvlanLab {
         sorted_names(&self.host)
     }
 
-    /// A failed libcni ADD of pod `pod`: CNI error `code` whose msg or
-    /// details name `key`. Returns the msg.
-    #[track_caller]
-    pub fn assert_add_fails(&self, pod: usize, code: u64, key: &str) -> String {
-        let out = self.drive(&self.call("add", pod));
-        let err = out.assert_error_code(code);
-        let msg = err["msg"].as_str().unwrap_or_default().to_string();
-        let details = err["details"].as_str().unwrap_or_default();
-        assert!(format!("{msg} {details}").contains(key), "error msg must name {key:?}: {err}\n{}", out.describe());
-        msg
-    }
-
     /// Nothing from a failed ADD of pod `pod`: the pod holds only
     /// `pod_links`, the store no reservation of the pod's.
     #[track_caller]

@@ -173,6 +173,24 @@ impl Lab {
         self.drive(&self.call("del", i).lib(lib)).assert_ok();
     }
 
+    /// A failed libcni ADD of pod `pod`: CNI error `code` whose msg or
+    /// details name `key`. Returns the msg.
+    #[track_caller]
+    pub fn assert_add_fails(&self, pod: usize, code: u64, key: &str) -> String {
+        self.assert_fails(&self.call("add", pod), code, key)
+    }
+
+    /// [`Lab::assert_add_fails`] for any call (another ifname, say).
+    #[track_caller]
+    pub fn assert_fails(&self, call: &Call, code: u64, key: &str) -> String {
+        let out = self.drive(call);
+        let err = out.assert_error_code(code);
+        let msg = err["msg"].as_str().unwrap_or_default().to_string();
+        let details = err["details"].as_str().unwrap_or_default();
+        assert!(format!("{msg} {details}").contains(key), "error msg must name {key:?}: {err}\n{}", out.describe());
+        msg
+    }
+
     /// ADD (libcni) for every pod of `pods` at once, one driver each: what a
     /// node does when pods start together. The outputs are in `pods` order.
     pub fn add_concurrently(&self, pods: &[usize]) -> Vec<DriverOut> {
