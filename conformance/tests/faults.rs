@@ -9,8 +9,8 @@
 //!   it was) and a new ADD of the same attachment must work. Every step is
 //!   tried once, then random ones up to `RAILCNI_KILL_POINTS` per plugin
 //!   (default 200, on the host and in the VM).
-//!   bridge, macvlan and sbr run on the host; vlan, ipvlan and sriov in the
-//!   VM stage (tests named `vm_*`).
+//!   bridge, macvlan, sbr and loopback run on the host; vlan, ipvlan and
+//!   sriov in the VM stage (tests named `vm_*`).
 //! - A chain whose next plugin fails after ours succeeded, DEL of the chain.
 //! - The netns deleted during ADD or between ADD and DEL.
 //! - Store faults: a full disk, a read-only dataDir, corrupt files, the lock
@@ -77,6 +77,10 @@ trait Target {
     fn before_add(&mut self, _rng: &mut Rng) {}
     /// After this plugin's DEL: the rest of the chain's DEL, if it has one.
     fn after_del(&mut self) {}
+    /// The fewest steps a plain ADD takes; fewer means the fault hook is off (a release build).
+    fn fewest_steps(&self) -> usize {
+        6
+    }
 }
 
 /// Everything an attachment may have left: `Err` lists it. A deleted netns
@@ -162,7 +166,11 @@ fn kill_everywhere(mut t: impl Target, wanted: usize) {
     if let Err(e) = leftovers(&t, &baseline) {
         panic!("a plain ADD+DEL leaves state behind:\n  {e}");
     }
-    assert!(total > 5, "the fault hook saw only {total} steps: is this a debug build?\n{}", first.describe());
+    assert!(
+        total >= t.fewest_steps(),
+        "the fault hook saw only {total} steps: is this a debug build?\n{}",
+        first.describe()
+    );
     let wanted = wanted.max(total);
     let mut failures = Vec::new();
     let start = std::time::Instant::now();
@@ -207,6 +215,8 @@ struct Rig {
     state_dir: Option<PathBuf>,
     /// The pod the next ADD goes into.
     pod: usize,
+    /// The plugin is loopback: the pod's lo is what it changes.
+    loopback: bool,
 }
 
 impl Rig {
@@ -259,9 +269,42 @@ impl Rig {
         rig
     }
 
+    /// loopback alone, on pods whose lo starts down as in a netns the
+    /// runtime just made. It touches nothing but the pod's lo, so after DEL
+    /// the pod must be as a fresh one is after a DEL: lo down, no address on
+    /// it but the kernel's 127.0.0.1/8 (which stays once lo has been up).
+    fn loopback() -> Rig {
+        let lab = Lab::new(&our_cni_path(&["loopback"]));
+        let conf = json!({ "cniVersion": V, "name": lab.net, "type": "loopback" });
+        let mut rig = Rig::new(lab, "loopback", conf, Vec::new());
+        rig.loopback = true;
+        rig.lo_down();
+        rig
+    }
+
     fn new(mut lab: Lab, plugin: &str, conf: Value, shared: Vec<String>) -> Rig {
         let pod = lab.add_pod();
-        Rig { lab, plugin: Binary::ours(plugin), conf, shared, state_dir: None, pod }
+        Rig { lab, plugin: Binary::ours(plugin), conf, shared, state_dir: None, pod, loopback: false }
+    }
+
+    /// The current pod's lo down, as a runtime's fresh netns has it.
+    fn lo_down(&self) {
+        self.pod().ip(&["link", "set", "lo", "down"]).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// What loopback may have left on the pod's lo.
+    fn lo_leftovers(&self) -> Vec<String> {
+        let pod = self.pod();
+        if !pod.exists() {
+            return Vec::new(); // its lo went with it
+        }
+        let mut bad: Vec<String> =
+            pod.link("lo").filter(|l| l.admin_up()).map(|_| "pod: lo is up".into()).into_iter().collect();
+        let kernels = |cidr: &str| cidr == "127.0.0.1/8";
+        bad.extend(
+            pod.addrs(Some("lo")).into_iter().filter(|a| !kernels(&a.cidr)).map(|a| format!("pod: lo has {}", a.cidr)),
+        );
+        bad
     }
 
     fn inv(&self, verb: Invocation, netns: &str, stdin: &Value) -> Invocation {
@@ -281,6 +324,9 @@ impl Target for Rig {
     fn live_pod(&mut self) {
         if !self.lab.pod(self.pod).exists() {
             self.pod = self.lab.add_pod();
+            if self.loopback {
+                self.lo_down();
+            }
         }
     }
 
@@ -306,7 +352,15 @@ impl Target for Rig {
         if let Some(dir) = &self.state_dir {
             bad.extend(state_files(dir).into_iter().map(|f| format!("stateDir: {f}")));
         }
+        if self.loopback {
+            bad.extend(self.lo_leftovers());
+        }
         bad
+    }
+
+    /// loopback: look up lo, bring it up, list its addresses.
+    fn fewest_steps(&self) -> usize {
+        if self.loopback { 3 } else { 6 }
     }
 
     /// The bridge may not exist yet: the first ADD on a node creates it.
@@ -692,6 +746,21 @@ fn tuning_rig() -> ChainRig {
 #[test]
 fn tuning_add_killed_at_every_step_restores_everything_after_del() {
     on_the_host(tuning_rig);
+}
+
+// ---- loopback: the pod's lo ----------------------------------------------------
+
+/// Every step once, then random ones: three steps make few distinct kill
+/// points, and the random DELs (with or without prevResult, the netns
+/// gone, empty or stale, up to three times) are what the extra ones vary.
+const LOOPBACK_KILL_POINTS: usize = 24;
+
+#[test]
+fn loopback_add_killed_at_every_step_leaves_lo_as_del_finds_it() {
+    if skip_without_root("the fault tests") {
+        return;
+    }
+    kill_everywhere(Rig::loopback(), kill_points(LOOPBACK_KILL_POINTS));
 }
 
 // ---- host-local on its own -----------------------------------------------

@@ -129,6 +129,67 @@ fn crafted_names_and_values_get_clean_errors_and_change_nothing() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// loopback has no keys: its bad input is the protocol's. Each row gets a
+/// clean CNI error naming the culprit, the host is untouched and the pod's
+/// lo stays down (a runtime's fresh netns), since lo is all loopback changes.
+#[test]
+fn loopback_bad_protocol_input_gets_clean_errors_and_leaves_lo_down() {
+    if skip() {
+        return;
+    }
+    let node = Node::new();
+    let pod = node.lab.pod(0);
+    pod.ip(&["link", "set", "lo", "down"]).expect("lo down");
+    let c = json!({ "cniVersion": V, "name": node.lab.net, "type": "loopback" });
+    let lo = |c: &Value| Invocation::add().attachment("hostile", "lo").stdin_json(c);
+    let cases: Vec<(&str, Invocation, u64, &str)> = vec![
+        ("cniVersion 0.5.0", lo(&conf::with(&c, "cniVersion", json!("0.5.0"))), 1, "cniVersion"),
+        ("cniVersion 2.0.0", lo(&conf::with(&c, "cniVersion", json!("2.0.0"))), 1, "cniVersion"),
+        ("CHECK at 0.3.1", lo(&conf::with(&c, "cniVersion", json!("0.3.1"))).command("CHECK"), 1, "CHECK"),
+        ("GC at 1.0.0", Invocation::gc().stdin_json(&c), 1, "GC"),
+        ("STATUS at 1.0.0", Invocation::status().stdin_json(&c), 1, "STATUS"),
+        ("name missing", lo(&conf::without(&c, "name")), 7, "name"),
+        ("name ../../x", lo(&conf::with(&c, "name", json!("../../x"))), 7, "name"),
+        ("name with NUL", lo(&conf::with(&c, "name", json!("a\u{0}b"))), 7, "name"),
+        ("name a number", lo(&conf::with(&c, "name", json!(5))), 7, "name"),
+        ("prevResult a string", lo(&conf::with(&c, "prevResult", json!("lo"))), 7, "prevResult"),
+        ("stdin not JSON", lo(&c).stdin_raw("{ not json"), 6, ""),
+        ("stdin a JSON array", lo(&c).stdin_raw("[1,2]"), 6, ""),
+        ("ifname ../x", lo(&c).set("CNI_IFNAME", "../x"), 4, "CNI_IFNAME"),
+        ("ifname 16 bytes", lo(&c).set("CNI_IFNAME", "lo0123456789abcd"), 4, "CNI_IFNAME"),
+        ("container ID ../../etc", lo(&c).set("CNI_CONTAINERID", "../../etc"), 4, "CNI_CONTAINERID"),
+        ("without CNI_CONTAINERID", lo(&c).unset("CNI_CONTAINERID"), 4, "CNI_CONTAINERID"),
+        ("unknown CNI_COMMAND", lo(&c).command("FROB"), 4, "CNI_COMMAND"),
+    ];
+    let mut failures = Vec::new();
+    for (what, inv, code, field) in cases {
+        let out = node.run("loopback", inv);
+        collect(&mut failures, node.refused(&format!("loopback: {what}"), &out, code, field));
+        collect(&mut failures, lo_still_down(&node, what));
+    }
+    // Without CNI_NETNS (node.run would set it), and with one that is no pod's.
+    let no_netns = lo(&c).unset("CNI_NETNS");
+    let out = node.lab.exec_plugin(&Binary::ours("loopback"), &no_netns);
+    collect(&mut failures, node.refused("loopback: without CNI_NETNS", &out, 4, "CNI_NETNS"));
+    collect(&mut failures, lo_still_down(&node, "without CNI_NETNS"));
+    // A DEL into the host's own namespace would take the node's lo down: refused or a no-op.
+    let host = node.lab.host.path_str();
+    let del = Invocation::del().attachment("hostile", "lo").stdin_json(&c).set("CNI_NETNS", &host);
+    let _ = node.lab.exec_plugin(&Binary::ours("loopback"), &del);
+    if !node.lab.host.link("lo").is_some_and(|l| l.admin_up()) {
+        failures.push("loopback: DEL with the host's own namespace took the host's lo down".into());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The pod's lo is down, as before the refused input.
+fn lo_still_down(node: &Node, what: &str) -> Result<(), String> {
+    match node.lab.pod(0).link("lo") {
+        Some(lo) if !lo.admin_up() => Ok(()),
+        _ => Err(format!("loopback: {what}: the pod's lo is up\n{}", node.lab.pod(0).dump())),
+    }
+}
+
 /// `CNI_NETNS` naming a regular file, a FIFO (whose open would block for
 /// ever), a namespace of another type, or the host's own network namespace:
 /// code 4 naming CNI_NETNS, promptly, and the host untouched.
@@ -152,8 +213,13 @@ fn cni_netns_that_is_not_a_pod_namespace_is_refused() {
         ("the host's own namespace via /proc", "/proc/thread-self/ns/net".to_string()),
     ];
     let mut failures = Vec::new();
-    for plugin in ["bridge", "macvlan"] {
-        let c = if plugin == "bridge" { &node.bridge } else { &node.macvlan };
+    let lo = json!({ "cniVersion": V, "name": node.lab.net, "type": "loopback" });
+    for plugin in ["bridge", "macvlan", "loopback"] {
+        let c = match plugin {
+            "bridge" => &node.bridge,
+            "macvlan" => &node.macvlan,
+            _ => &lo,
+        };
         for (what, ns) in &targets {
             let started = Instant::now();
             let inv = add(c).set("CNI_NETNS", ns).timeout(Duration::from_secs(10));

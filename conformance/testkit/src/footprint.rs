@@ -23,7 +23,7 @@ pub struct Footprint(BTreeSet<String>);
 impl Footprint {
     /// The lab's host namespace (links, addresses, routes of every table,
     /// rules, nftables) but what `profile` keeps by design, pod `pod`'s
-    /// links, rules and routes of every table, the state of the lab's
+    /// links (and which are up), rules and routes of every table, the state of the lab's
     /// devices (SR-IOV VFs), and every file below the lab's dirs that
     /// reserves an address or names the pod's container.
     pub fn take(profile: &Profile, lab: &Lab, pod: usize) -> Footprint {
@@ -55,6 +55,11 @@ impl Footprint {
         if p.exists() {
             for l in p.links() {
                 facts.insert(format!("pod link {} ({})", l.name(), l.kind()));
+                // A link left up is state too: the loopback plugin's DEL must
+                // bring lo down (only an up that appears counts, as for all facts).
+                if l.admin_up() {
+                    facts.insert(format!("pod link {} is up", l.name()));
+                }
             }
             for v6 in [false, true] {
                 for r in p.routes(v6) {

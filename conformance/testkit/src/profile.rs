@@ -24,6 +24,9 @@ pub enum Kind {
     /// attachment runs [`Profile::prelude`] first, and its result is the
     /// plugin's `prevResult`; DEL runs the prelude's DEL after the plugin's.
     Chained,
+    /// The pod's loopback (`loopback`): no IPAM, no keys; it reports `lo`
+    /// whatever `CNI_IFNAME` says, and a second ADD only brings `lo` up again.
+    Loopback,
 }
 
 /// The route CHECK must miss when it is deleted (`ip route del …`): the
@@ -83,8 +86,22 @@ fn none(_: &Site) -> Value {
 }
 
 /// Every profile, in the order the suite reports them.
-pub static PROFILES: &[&Profile] =
-    &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_DEVICE, &TUNING, &DUMMY, &VRF, &HOST_LOCAL, &STATIC];
+pub static PROFILES: &[&Profile] = &[
+    &BRIDGE,
+    &MACVLAN,
+    &IPVLAN,
+    &VLAN,
+    &SRIOV,
+    &SBR,
+    &PTP,
+    &HOST_DEVICE,
+    &TUNING,
+    &DUMMY,
+    &VRF,
+    &HOST_LOCAL,
+    &STATIC,
+    &LOOPBACK,
+];
 
 /// What a plugin type is unless its profile says otherwise: an interface
 /// plugin with host-local, no master, no `mac` capability, a distinct
@@ -102,6 +119,19 @@ const INTERFACE: Profile = Profile {
     host_devices: false,
     keys: none,
     invalid: ("", || json!({})),
+};
+
+/// Every pod's loopback: the runtime's own network, before the pod's.
+pub static LOOPBACK: Profile = Profile {
+    name: "loopback",
+    kind: Kind::Loopback,
+    // Every pod's lo has 127.0.0.1/8.
+    unique_addresses: false,
+    // No route of its own: lo's are the kernel's.
+    tamper_route: &[],
+    // No keys: the value it must refuse is the network name (skel's rule).
+    invalid: ("name", || json!({ "name": "../x" })),
+    ..INTERFACE
 };
 
 pub static BRIDGE: Profile = Profile {
@@ -227,6 +257,12 @@ impl Profile {
         PROFILES.iter().copied().find(|p| p.name == name)
     }
 
+    /// The interface ADD reports in the pod when the runtime asks for
+    /// `ifname`: `lo` for loopback, whatever it is asked.
+    pub fn pod_ifname<'a>(&self, ifname: &'a str) -> &'a str {
+        if self.kind == Kind::Loopback { "lo" } else { ifname }
+    }
+
     /// Several pods can attach to one network.
     pub fn shared(&self) -> bool {
         self.single_pod.is_none()
@@ -252,7 +288,7 @@ impl Profile {
     pub fn plugin(&self, lab: &Lab, net: usize) -> Value {
         let mut p = (self.keys)(&Site::of_lab(lab, net));
         p["type"] = json!(self.name);
-        if self.kind == Kind::Chained {
+        if matches!(self.kind, Kind::Chained | Kind::Loopback) {
             return p;
         }
         let subnet = Profile::subnet(net);

@@ -47,7 +47,7 @@ pub fn checks() -> Vec<Check> {
 /// A lab with one pod and the config of network 0 in `version`.
 fn one_pod(t: &Target, version: &str) -> Result<(Lab, Value), Why> {
     let mut lab = t.lab()?;
-    lab.add_pod();
+    t.add_pod(&mut lab);
     let conf = t.conf(&lab, version, 0);
     Ok((lab, conf))
 }
@@ -86,16 +86,20 @@ pub fn verify_result(t: &Target, lab: &Lab, pod: usize, version: &str, r: &Value
         return Ok(());
     }
     let sandbox = lab.pod(pod).path_str();
-    let mine = |i: &&Value| i["sandbox"] == sandbox.as_str() && i["name"] == "eth0";
+    // The runtime asked for eth0; loopback reports lo whatever it is asked.
+    let name = t.profile.pod_ifname("eth0");
+    let mine = |i: &&Value| i["sandbox"] == sandbox.as_str() && i["name"] == name;
     let Some((idx, iface)) = ifaces.iter().enumerate().find(|(_, i)| mine(i)) else {
-        return fail(format!("no interface eth0 with sandbox {sandbox}: {r}"));
+        return fail(format!("no interface {name} with sandbox {sandbox}: {r}"));
     };
-    let name = "eth0";
     let Some(link) = lab.pod(pod).link(name) else {
         return fail(format!("{name} is not in the pod\n{}", lab.pod(pod).dump()));
     };
     if let Some(mac) = iface["mac"].as_str() {
         ensure(mac.eq_ignore_ascii_case(&link.mac()), || format!("result MAC {mac}, kernel {}", link.mac()))?;
+    }
+    if t.is_loopback() {
+        return verify_lo(lab, pod, &link, idx, &ips);
     }
     let on_link = lab.pod(pod).global_addrs(name);
     for ip in ips.iter().filter(|ip| ip["interface"].as_u64() == Some(idx as u64)) {
@@ -115,6 +119,22 @@ pub fn verify_result(t: &Target, lab: &Lab, pod: usize, version: &str, r: &Value
         ensure(found, || format!("route to {dst} is not in the pod\n{}", lab.pod(pod).dump()))?;
     }
     Ok(())
+}
+
+/// Loopback's result: `lo` is up, and the addresses reported for it are
+/// exactly lo's (the kernel's, scope host: not global ones).
+fn verify_lo(lab: &Lab, pod: usize, lo: &testkit::kernel::LinkInfo, idx: usize, ips: &[Value]) -> Checked {
+    let dump = || lab.pod(pod).dump();
+    ensure(lo.admin_up(), || format!("lo is not up after ADD\n{}", dump()))?;
+    let mut on_lo: Vec<String> = lab.pod(pod).addrs(Some("lo")).into_iter().map(|a| a.cidr).collect();
+    let mut reported: Vec<String> = ips
+        .iter()
+        .filter(|ip| ip["interface"].as_u64() == Some(idx as u64))
+        .filter_map(|ip| ip["address"].as_str().map(String::from))
+        .collect();
+    on_lo.sort();
+    reported.sort();
+    ensure(on_lo == reported, || format!("the result gives lo {reported:?}; the kernel {on_lo:?}"))
 }
 
 /// Fails listing what the lab holds now that it did not hold `before`.
@@ -145,6 +165,11 @@ fn add_twice(t: &Target) -> Checked {
     if t.is_chained() {
         return skip(
             "a chained plugin does not create the interface; refusing its second ADD is the interface plugin's job",
+        );
+    }
+    if t.is_loopback() {
+        return skip(
+            "loopback creates nothing: a second ADD brings the pod's lo up again and succeeds, as the reference's",
         );
     }
     let (lab, conf) = one_pod(t, t.latest()?)?;
@@ -179,10 +204,22 @@ fn outputs_prev_result(t: &Target) -> Checked {
         // The interface plugin's result after lo's: what the chained plugin works on.
         append_result(&mut prev, &t.prev_result(&lab, 0, &conf).map_err(Why::Fail)?);
     }
-    conf["prevResult"] = prev;
+    if t.is_loopback() {
+        // An entry loopback's own result would never have, so that a result
+        // made from scratch cannot pass for the passthrough.
+        let eth0 = json!({ "interfaces": [{ "name": "eth0", "mac": "c2:00:00:00:00:01", "sandbox": sandbox }],
+                           "ips": [{ "address": "10.90.0.5/24", "interface": 0 }] });
+        append_result(&mut prev, &eth0);
+    }
+    conf["prevResult"] = prev.clone();
     let result = t.add(&lab, 0, &conf)?;
     conf.as_object_mut().map(|o| o.remove("prevResult"));
     t.del(&lab, 0, &conf, Some(&result))?;
+    if t.is_loopback() {
+        // Passed through whole: the same interfaces and addresses, in order.
+        let same = ["interfaces", "ips"].iter().all(|k| result[*k] == prev[*k]);
+        return ensure(same, || format!("prevResult {prev} came out as {result}"));
+    }
     let has_lo = result["interfaces"].as_array().into_iter().flatten().any(|i| i["name"] == "lo");
     let has_127 = result["ips"].as_array().into_iter().flatten().any(|i| i["address"] == "127.0.0.1/8");
     ensure(has_lo && has_127, || format!("prevResult's lo and 127.0.0.1/8 are missing from the result: {result}"))
@@ -276,19 +313,23 @@ fn tamper(t: &Target, how: Tamper) -> Checked {
     if t.is_ipam() {
         return skip("an IPAM plugin has no interface to tamper with");
     }
+    if t.is_loopback() && !matches!(how, Tamper::LinkDown) {
+        return skip("lo's addresses and routes are the kernel's, not loopback's: its CHECK is that lo is up");
+    }
     if matches!(how, Tamper::Route) && t.profile.tamper_route.is_empty() {
         return skip(format!("{} makes no route", t.profile.name));
     }
     let (lab, conf) = one_pod(t, t.latest()?)?;
     let result = t.add(&lab, 0, &conf)?;
     let pod = lab.pod(0);
+    let ifname = t.profile.pod_ifname("eth0");
     let done = match how {
         Tamper::Address => {
             let addr = result["ips"][0]["address"].as_str().unwrap_or_default();
-            pod.ip(&["addr", "del", addr, "dev", "eth0"])
+            pod.ip(&["addr", "del", addr, "dev", ifname])
         }
         Tamper::Route => pod.ip(&[&["route", "del"], t.profile.tamper_route].concat()),
-        Tamper::LinkDown => pod.ip(&["link", "set", "eth0", "down"]),
+        Tamper::LinkDown => pod.ip(&["link", "set", ifname, "down"]),
     };
     let out = t.verb(&lab, "CHECK", 0, &testkit::conf::with_prev_result(&conf, &result));
     t.del(&lab, 0, &conf, Some(&result))?;
@@ -314,8 +355,11 @@ fn gc_releases(t: &Target) -> Checked {
     if !t.profile.shared() {
         return skip("needs two attachments on one network");
     }
+    if t.is_loopback() {
+        return skip("loopback holds nothing for GC to release");
+    }
     let mut lab = t.lab()?;
-    let (a, b) = (lab.add_pod(), lab.add_pod());
+    let (a, b) = (t.add_pod(&mut lab), t.add_pod(&mut lab));
     let conf = t.conf(&lab, "1.1.0", 0);
     let ra = t.add(&lab, a, &conf)?;
     let rb = t.add(&lab, b, &conf)?;
@@ -354,13 +398,15 @@ fn refused_old(t: &Target, verb: &str) -> Checked {
 /// addresses, and their DELs leave nothing.
 fn concurrent(t: &Target) -> Checked {
     const N: usize = 8;
-    if !t.profile.unique_addresses || !t.profile.shared() {
+    // Every pod's lo has the same addresses: for loopback, the parallel
+    // ADDs must each bring their own pod's lo up.
+    if !t.is_loopback() && (!t.profile.unique_addresses || !t.profile.shared()) {
         return skip("needs attachments with distinct addresses on one network");
     }
     let mut lab = t.lab()?;
     // One device per pod where the type needs devices.
     let n = if lab.devices.is_empty() { N } else { N.min(lab.devices.len()) };
-    let pods: Vec<usize> = (0..n).map(|_| lab.add_pod()).collect();
+    let pods: Vec<usize> = (0..n).map(|_| t.add_pod(&mut lab)).collect();
     let conf = t.conf(&lab, t.latest()?, 0);
     let before: Vec<Footprint> = pods.iter().map(|&p| Footprint::take(t.profile, &lab, p)).collect();
     let outs: Vec<_> = std::thread::scope(|s| {
@@ -379,6 +425,11 @@ fn concurrent(t: &Target) -> Checked {
     let mut errors = Vec::new();
     for (p, out) in pods.iter().zip(&outs) {
         match out.check_ok_json() {
+            Ok(r) if t.is_loopback() => {
+                if let Err(Why::Fail(e)) = verify_result(t, &lab, *p, conf["cniVersion"].as_str().unwrap_or(""), &r) {
+                    errors.push(format!("pod {p}: {e}"));
+                }
+            }
             Ok(r) => addrs.push(r["ips"][0]["address"].as_str().unwrap_or("").to_string()),
             Err(e) => errors.push(format!("pod {p}: {e}")),
         }
@@ -396,10 +447,12 @@ fn concurrent(t: &Target) -> Checked {
         hs.into_iter().map(|h| h.join().expect("DEL thread")).collect()
     });
     ensure(errors.is_empty(), || format!("{} of {n} parallel ADDs failed: {}", errors.len(), errors.join("; ")))?;
-    let mut unique = addrs.clone();
-    unique.sort();
-    unique.dedup();
-    ensure(unique.len() == n, || format!("addresses are not unique: {addrs:?}"))?;
+    if !t.is_loopback() {
+        let mut unique = addrs.clone();
+        unique.sort();
+        unique.dedup();
+        ensure(unique.len() == n, || format!("addresses are not unique: {addrs:?}"))?;
+    }
     for d in dels {
         d.map_err(|e| prefix(e, "parallel DEL"))?;
     }

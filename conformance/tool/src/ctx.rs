@@ -67,6 +67,21 @@ impl Target {
         self.profile.kind == Kind::Chained
     }
 
+    pub fn is_loopback(&self) -> bool {
+        self.profile.kind == Kind::Loopback
+    }
+
+    /// A new pod in `lab`. A loopback pod's `lo` starts down, as in a netns a
+    /// runtime just created: bringing it up is the plugin's job. (Other pods
+    /// get theirs up, as the runtime's loopback network would have left it.)
+    pub fn add_pod(&self, lab: &mut Lab) -> usize {
+        let p = lab.add_pod();
+        if self.is_loopback() {
+            lab.pod(p).ip(&["link", "set", "lo", "down"]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        p
+    }
+
     /// A fresh lab with the host side prepared, or a skip when the kernel
     /// cannot host this type.
     pub fn lab(&self) -> Result<Lab, Why> {

@@ -35,7 +35,7 @@ fn version_answers(t: &Target) -> Checked {
 
 fn unsupported_version(t: &Target) -> Checked {
     let mut lab = t.lab()?;
-    let p = lab.add_pod();
+    let p = t.add_pod(&mut lab);
     let mut conf = t.conf(&lab, "1.0.0", 0);
     conf["cniVersion"] = "9.9.9".into();
     expect_error(&t.verb(&lab, "ADD", p, &conf), Some(1)).map(drop)
@@ -63,7 +63,7 @@ fn unknown_command(t: &Target) -> Checked {
 
 fn invalid_ifname(t: &Target) -> Checked {
     let mut lab = t.lab()?;
-    let p = lab.add_pod();
+    let p = t.add_pod(&mut lab);
     let conf = t.conf(&lab, t.latest()?, 0);
     for bad in ["eth/0", "a-name-longer-than-15", ".."] {
         let inv = Invocation::add().attachment(&lab.cid(p), bad).set("CNI_NETNS", &lab.pod(p).path_str());
@@ -75,7 +75,7 @@ fn invalid_ifname(t: &Target) -> Checked {
 
 fn invalid_container_id(t: &Target) -> Checked {
     let mut lab = t.lab()?;
-    let p = lab.add_pod();
+    let p = t.add_pod(&mut lab);
     let conf = t.conf(&lab, t.latest()?, 0);
     for bad in ["-leading-dash", "with space", "slash/in/it"] {
         let inv = Invocation::add().attachment(bad, "eth0").set("CNI_NETNS", &lab.pod(p).path_str());
@@ -87,8 +87,13 @@ fn invalid_container_id(t: &Target) -> Checked {
 
 /// Unknown `CNI_ARGS` keys are refused, unless `IgnoreUnknown` is set.
 fn unknown_args(t: &Target) -> Checked {
+    if t.is_loopback() {
+        return crate::skip(
+            "loopback reads no CNI_ARGS (nor does the reference's): it has no key for an unknown one to be refused beside",
+        );
+    }
     let mut lab = t.lab()?;
-    let p = lab.add_pod();
+    let p = t.add_pod(&mut lab);
     let conf = t.conf(&lab, t.latest()?, 0);
     let add = |args: &str| t.verb_args(&lab, "ADD", p, &conf, Some(args));
     expect_error(&add("FROBNICATE=1"), None).map_err(|e| prefix(e, "CNI_ARGS FROBNICATE=1"))?;
@@ -99,7 +104,7 @@ fn unknown_args(t: &Target) -> Checked {
 
 fn undecodable(t: &Target) -> Checked {
     let mut lab = t.lab()?;
-    let p = lab.add_pod();
+    let p = t.add_pod(&mut lab);
     let inv = Invocation::add().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &lab.pod(p).path_str());
     expect_error(&t.exec(&lab, &inv.stdin_raw("{ not json")), Some(6)).map(drop)
 }
@@ -108,7 +113,7 @@ fn undecodable(t: &Target) -> Checked {
 /// message naming the key, and nothing left behind.
 fn invalid_config(t: &Target) -> Checked {
     let mut lab = t.lab()?;
-    let p = lab.add_pod();
+    let p = t.add_pod(&mut lab);
     let mut conf = t.conf(&lab, t.latest()?, 0);
     let (key, bad) = t.profile.invalid;
     merge(&mut conf, &bad());

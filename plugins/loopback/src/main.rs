@@ -11,18 +11,21 @@ use netlink::{Link, Netlink, Sockets};
 struct Loopback;
 
 impl PodPlugin for Loopback {
-    type Settings = ();
+    /// The chain's `prevResult`, which ADD passes on.
+    type Settings = Option<CniResult>;
     const ABOUT: &'static str = "railcni loopback: brings up the pod's loopback device";
     const KNOWN_ARGS: &'static [&'static str] = &[];
     /// The reference never parses `CNI_ARGS`, so no value of it fails a pod.
     const READS_ARGS: bool = false;
 
-    /// loopback has no keys of its own.
-    fn load(&self, _req: &Request) -> Result<(), cni::Error> {
-        Ok(())
+    /// loopback has no keys of its own; `prevResult` is decoded here, before
+    /// the pod is touched, so that a bad one is refused with lo as it was (as
+    /// the reference does). Decoded after lo came up, it left lo up.
+    fn load(&self, req: &Request) -> Result<Option<CniResult>, cni::Error> {
+        req.prev_result()
     }
 
-    async fn add(&self, req: &Request, _: &(), ns: &Sockets) -> Result<CniResult> {
+    async fn add(&self, req: &Request, prev: &Option<CniResult>, ns: &Sockets) -> Result<CniResult> {
         let lo = loopback(&ns.pod).await?;
         // Up first: the kernel gives lo its addresses when it comes up.
         ns.pod.set_up(lo.index).await?;
@@ -36,8 +39,8 @@ impl PodPlugin for Loopback {
             }
             ips.push(IpConfig { interface: Some(0), address: addr.cidr, gateway: None });
         }
-        if let Some(prev) = req.prev_result()? {
-            return Ok(prev);
+        if let Some(prev) = prev {
+            return Ok(prev.clone());
         }
         // Like the reference: lo, whatever the runtime called it, with its addresses, IPv4 first.
         ips.sort_by_key(|ip| ip.address.is_ipv6());
@@ -50,7 +53,7 @@ impl PodPlugin for Loopback {
         Ok(CniResult { interfaces: vec![iface], ips, ..CniResult::default() })
     }
 
-    async fn check(&self, _req: &Request, _: &(), ns: &Sockets, _prev: &CniResult) -> Result<()> {
+    async fn check(&self, _req: &Request, _: &Option<CniResult>, ns: &Sockets, _prev: &CniResult) -> Result<()> {
         let lo = loopback(&ns.pod).await?;
         if !lo.admin_up {
             return Err(check_failed("loopback interface is down".into()));
