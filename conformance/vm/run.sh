@@ -14,7 +14,7 @@
 # is the guest script's (the `RESULT rc=N` line /init prints); 99 if the VM
 # crashed or timed out (no marker), after the tail of the log.
 #
-# Env: VM_TIMEOUT (seconds, default 900), VM_MEM (MiB, default 1024),
+# Env: VM_TIMEOUT (seconds, default 900), VM_MEM (MiB, default 2048: the staged debug plugins live in RAM),
 # VM_ACCEL (tcg or kvm; default kvm only if the CPU has vmx/svm),
 # VM_KERNEL_ARGS (appended to the kernel command line).
 set -euo pipefail
@@ -100,7 +100,7 @@ share_opt="${share//,/,,}"
 cpu=()
 [[ $accel == kvm ]] && cpu=(-cpu host)
 args=(
-    -machine q35 -accel "$accel" "${cpu[@]}" -smp 1 -m "${VM_MEM:-1024}"
+    -machine q35 -accel "$accel" "${cpu[@]}" -smp 1 -m "${VM_MEM:-2048}"
     # Like -nographic, but without a VGA card whose BIOS text SeaBIOS would
     # mirror onto the serial console: the console carries only the guest's lines.
     -nodefaults -no-user-config -display none -serial stdio -no-reboot

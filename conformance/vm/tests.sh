@@ -120,7 +120,7 @@ check "SR-IOV: a second igb PF" two_igb_pfs
 section "staging binaries from the share"
 mkdir -p "$stage/bin"
 t=$SECONDS
-for p in bridge host-local static vlan macvlan ipvlan sriov; do
+for p in bridge host-local static vlan macvlan ipvlan sriov sbr loopback tuning ptp host-device dummy vrf; do
     if [[ -x $share/debug/$p ]]; then cp "$share/debug/$p" "$stage/bin/"; fi
 done
 [[ -x $share/railcni-cnitool ]] || { echo "tests.sh: $share/railcni-cnitool is missing: run conformance/build-driver.sh on the host"; exit 1; }
