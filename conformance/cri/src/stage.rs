@@ -56,6 +56,18 @@ impl Stage {
         Stage { containerd, cri, node, dir, tag, ids: Vec::new(), netns: Vec::new() }
     }
 
+    /// SIGKILLs containerd (its shims and pods stay up).
+    pub fn kill_containerd(&mut self) {
+        self.containerd.kill();
+    }
+
+    /// Starts containerd again on the same root and state, with a new
+    /// client connection.
+    pub fn restart_containerd(&mut self) {
+        self.containerd.restart();
+        self.cri = Cri::new(&self.containerd.socket());
+    }
+
     /// host-local's `dataDir` in the conflist.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("ipam")
