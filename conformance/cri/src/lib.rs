@@ -11,6 +11,7 @@ pub mod node;
 pub mod pause;
 pub mod stage;
 mod tar;
+pub mod timing;
 
 /// The generated CRI client and messages (`proto/runtime_v1.proto`).
 pub mod proto {

@@ -80,7 +80,7 @@ impl Stage {
         PodSandboxConfig {
             metadata: Some(PodSandboxMetadata {
                 name: name.into(),
-                uid: format!("{}-{name}", self.tag),
+                uid: self.pod_uid(name),
                 namespace: "railcni-cri".into(),
                 attempt: 0,
             }),
@@ -88,6 +88,12 @@ impl Stage {
             linux: Some(LinuxPodSandboxConfig { cgroup_parent: self.cgroup_parent() }),
             ..Default::default()
         }
+    }
+
+    /// The metadata UID of pod `name`: unique to this stage, so the pod's
+    /// lines in containerd's log are found by it.
+    pub fn pod_uid(&self, name: &str) -> String {
+        format!("{}-{name}", self.tag)
     }
 
     /// RunPodSandbox, then its status.
