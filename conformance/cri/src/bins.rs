@@ -36,7 +36,11 @@ impl Plugins {
                 std::fs::create_dir_all(&bin).expect("bin dir");
                 for name in RAILCNI {
                     let exe = build.join(name);
-                    assert!(exe.is_file(), "{} is missing: run `cargo build --workspace` first", exe.display());
+                    assert!(
+                        exe.is_file(),
+                        "{} is missing: run `cargo build --workspace` first (or set RAILCNI_BIN_DIR)",
+                        exe.display()
+                    );
                     std::os::unix::fs::symlink(&exe, bin.join(name)).expect("symlink a plugin");
                 }
                 bin
@@ -46,12 +50,12 @@ impl Plugins {
 }
 
 /// railcni's binaries: `$RAILCNI_BIN_DIR`, else `<target>/debug`, where
-/// target is `$CARGO_TARGET_DIR` or the workspace's `target`.
+/// target is `$CARGO_TARGET_DIR` or the workspace's `target`. A relative
+/// path is the workspace root's, where test.sh sets it (cargo runs a
+/// test in its package's directory).
 fn build_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RAILCNI_BIN_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from);
-    target.unwrap_or_else(|| workspace.join("target")).join("debug")
+    let var = |name| std::env::var_os(name).filter(|d| !d.is_empty()).map(|d| workspace.join(d));
+    var("RAILCNI_BIN_DIR")
+        .unwrap_or_else(|| var("CARGO_TARGET_DIR").unwrap_or_else(|| workspace.join("target")).join("debug"))
 }

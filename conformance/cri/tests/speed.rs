@@ -10,7 +10,7 @@ use cri::{Plugins, Stage, conflists};
 use std::time::Duration;
 
 /// Timed pods per side, after one untimed pod that creates the bridge.
-const PODS: usize = 15;
+const PODS: usize = 20;
 
 #[test]
 fn cni_share_of_run_pod_sandbox_railcni_and_reference() {
@@ -39,9 +39,13 @@ fn cni_share_of_run_pod_sandbox_railcni_and_reference() {
     }
 
     let version = stages[0].cri.version().expect("Version");
+    // Wall-clock spans: the machine's load is part of the figures.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "\nCNI share of RunPodSandbox, {} {} (runtime.v1), {PODS} pods per side, alternating; medians [min-max]:",
-        version.runtime_name, version.runtime_version
+        "\nCNI share of RunPodSandbox, {} {} (runtime.v1), {PODS} pods per side, alternating; medians [min-max]; load average {}:",
+        version.runtime_name,
+        version.runtime_version,
+        load.split(' ').next().unwrap_or("?"),
     );
     println!("| plugins | RunPodSandbox | CNI setup (loopback + bridge + host-local) | CNI share |");
     println!("|---|---|---|---|");
