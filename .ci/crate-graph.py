@@ -20,7 +20,9 @@ RULES = [
     ("ipam/", {"railcni-cni"}),  # host-local and static: no kernel
     ("plugins/", {"railcni-cni", "railcni-netlink", "railcni-attach", "railcni-ipam"}),
     # The tests are black-box: they exec binaries and link no plugin code.
-    ("conformance/", {"railcni-testkit"}),
+    ("conformance/testkit/", set()),
+    ("conformance/tests/", {"railcni-testkit", "railcni-conformance"}),  # the suite's own tests
+    ("conformance/", {"railcni-testkit"}),  # the conformance tool, the benches, other stages
     # Only to tell railcni's binaries from others' (cni::inproc::is_railcni).
     ("deploy/installer/", {"railcni-cni"}),
 ]

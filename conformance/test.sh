@@ -15,7 +15,7 @@ python3 .ci/crate-graph.py
 # (deploy/build-static.sh, run again by deploy/check.sh below at no cost).
 static=target/static/x86_64-unknown-linux-musl
 bash deploy/build-static.sh --target x86_64-unknown-linux-musl --out "$static"
-cargo build --release -q -p railcni-conformance --bin bench
+cargo build --release -q -p railcni-bench --bin bench
 RAILCNI_BIN_DIR=$static/bin target/release/bench ipam-scaling --quick
 # The conformance tests exec target/debug binaries (and the libcni driver): build them first.
 cargo build --workspace

@@ -38,7 +38,7 @@ esac
 
 artifacts=$(mktemp)
 trap 'rm -f "$artifacts"' EXIT
-cargo build --release --locked --target "$target" --workspace --exclude railcni-conformance --bins \
+cargo build --release --locked --target "$target" --workspace --exclude railcni-conformance --exclude railcni-bench --exclude railcni-testkit --exclude railcni-conformance-tests --bins \
     --message-format=json-render-diagnostics >"$artifacts"
 
 rm -rf "$out"

@@ -82,7 +82,7 @@ smoke() {
 smoke "$x86"
 
 say "deploy examples through the static plugins"
-RAILCNI_BIN_DIR="$PWD/$x86/bin" cargo test -q -p railcni-conformance --test deploy_examples 2>&1
+RAILCNI_BIN_DIR="$PWD/$x86/bin" cargo test -q -p railcni-conformance-tests --test deploy_examples 2>&1
 
 arm=target/static/aarch64-unknown-linux-musl
 t=$SECONDS

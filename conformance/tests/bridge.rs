@@ -7,14 +7,14 @@
 //! otherwise), `ip`, `bridge`, `nft`, `iptables`, `ping` (iputils-ping) and
 //! the Debian reference plugins for the chain test.
 
-use conformance::bridge_result::{Attached, check_attachment};
-use conformance::driver::Lib;
-use conformance::lab::Lab;
-use conformance::netns::{have_ping, skip_without_root};
-use conformance::plugin::{REFERENCE_DIR, our_cni_path};
-use conformance::{Invocation, Plugin};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use testkit::binary::{REFERENCE_DIR, our_cni_path};
+use testkit::driver::Lib;
+use testkit::lab::Lab;
+use testkit::lab::bridge::{Attached, check_attachment};
+use testkit::netns::{have_ping, skip_without_root};
+use testkit::{Binary, Invocation};
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
 const V: &str = "1.0.0";
@@ -197,29 +197,23 @@ fn disable_container_interface_stays_down() {
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
-#[test]
-fn hairpin_mode_on_host_port() {
+/// A port option of the host veth: `key` in the config turns on the port's
+/// `attr` and leaves `other` off.
+fn port_option_on_host_port((key, attr, other): (&str, &str, &str)) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
-    setup(&lab, json!({ "hairpinMode": true }), v4(&lab));
+    setup(&lab, json!({ key: true }), v4(&lab));
     let (_, att) = add(&lab, p, Lib::Libcni);
-    assert_eq!(att.host_veth.port_attr("hairpin"), Some(&json!(true)), "{}", att.host_veth.raw);
-    assert_eq!(att.host_veth.port_attr("isolated"), Some(&json!(false)), "{}", att.host_veth.raw);
+    assert_eq!(att.host_veth.port_attr(attr), Some(&json!(true)), "{}", att.host_veth.raw);
+    assert_eq!(att.host_veth.port_attr(other), Some(&json!(false)), "{}", att.host_veth.raw);
     lab.check_ok(p, Lib::Libcni);
     del_and_verify(&lab, p, &att, Lib::Libcni);
 }
 
-#[test]
-fn port_isolation_on_host_port() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    setup(&lab, json!({ "portIsolation": true }), v4(&lab));
-    let (_, att) = add(&lab, p, Lib::Libcni);
-    assert_eq!(att.host_veth.port_attr("isolated"), Some(&json!(true)), "{}", att.host_veth.raw);
-    assert_eq!(att.host_veth.port_attr("hairpin"), Some(&json!(false)), "{}", att.host_veth.raw);
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p, &att, Lib::Libcni);
-}
+testkit::table_tests!(port_option_on_host_port {
+    hairpin_mode_on_host_port: ("hairpinMode", "hairpin", "isolated"),
+    port_isolation_on_host_port: ("portIsolation", "isolated", "hairpin"),
+});
 
 #[test]
 fn promisc_mode_bridge_and_check_verifies_it() {
@@ -298,7 +292,7 @@ fn del_with_empty_netns() {
     assert_eq!(lab.reservations().len(), 1);
     // What libcni would send, minus the netns: the plugin object + prevResult.
     let plugin_conf = lab.plugin_conf(V, lab.bridge_plugin(json!({ "isGateway": true }), v4(&lab)));
-    let bridge = Plugin::ours("bridge");
+    let bridge = Binary::ours("bridge");
     lab.del_without_netns(&bridge, p, &plugin_conf, &result).assert_ok_silent();
     assert!(lab.reservations().is_empty(), "DEL with empty netns must release the address: {:?}", lab.reservations());
     lab.del_without_netns(&bridge, p, &plugin_conf, &result).assert_ok_silent();
@@ -381,8 +375,8 @@ fn chain_with_reference_tuning_and_portmap() {
     if skip() {
         return;
     }
-    Plugin::reference("tuning");
-    Plugin::reference("portmap");
+    Binary::reference("tuning");
+    Binary::reference("portmap");
     let mut lab = Lab::new(&format!("{}:{REFERENCE_DIR}", our_cni_path(&["bridge", "host-local"])));
     let p = lab.add_pod();
     let plugins = vec![
@@ -429,9 +423,9 @@ fn direct_conf(lab: &Lab, extra: Value, ipam: Value) -> Value {
     lab.plugin_conf("1.1.0", lab.bridge_plugin(extra, ipam))
 }
 
-fn direct_add(lab: &Lab, pod_path: &str, conf: &Value) -> conformance::Outcome {
+fn direct_add(lab: &Lab, pod_path: &str, conf: &Value) -> testkit::Outcome {
     let inv = Invocation::add().attachment(&lab.cid(0), "eth0").set("CNI_NETNS", pod_path).stdin_json(conf);
-    lab.exec_plugin(&Plugin::ours("bridge"), &inv)
+    lab.exec_plugin(&Binary::ours("bridge"), &inv)
 }
 
 #[track_caller]

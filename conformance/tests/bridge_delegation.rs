@@ -3,11 +3,11 @@
 //! spec says. railcni's host-local leaves `.railcni/` in the network
 //! directory and the reference's does not, which tells the two apart.
 
-use conformance::lab::Lab;
-use conformance::netns::skip_without_root;
-use conformance::plugin::{REFERENCE_DIR, our_bin_dir};
-use conformance::{Invocation, Plugin};
 use serde_json::json;
+use testkit::binary::{REFERENCE_DIR, our_bin_dir};
+use testkit::lab::Lab;
+use testkit::netns::skip_without_root;
+use testkit::{Binary, Invocation};
 
 /// ADD then DEL through our bridge with `cni_path`; whether railcni's host-local served it.
 fn served_by_railcni(cni_path: &str) -> bool {
@@ -25,7 +25,7 @@ fn served_by_railcni(cni_path: &str) -> bool {
             .set("RAILCNI_LOG", "debug")
             .stdin_json(&conf)
     };
-    let bridge = Plugin::ours("bridge");
+    let bridge = Binary::ours("bridge");
     let out = lab.exec_plugin(&bridge, &inv(Invocation::add));
     let added = out.assert_ok_json();
     assert_eq!(added["ips"][0]["address"], "10.84.0.2/24", "{added}");

@@ -6,11 +6,11 @@
 //! Plugins are exec'd directly, so the raw result is compared (a runtime
 //! library would re-marshal it and hide differences such as `dns`).
 
-use conformance::Plugin;
-use conformance::bridge_result::layout;
-use conformance::lab::Lab;
-use conformance::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 use serde_json::{Value, json};
+use testkit::Binary;
+use testkit::lab::Lab;
+use testkit::result::layout;
+use testkit::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 
 /// What one implementation did.
 struct Side {
@@ -20,7 +20,7 @@ struct Side {
     bridge_addrs: Vec<String>,
 }
 
-fn run_side(plugin: &Plugin, extra: &Value, ranges: Option<&Value>) -> Side {
+fn run_side(plugin: &Binary, extra: &Value, ranges: Option<&Value>) -> Side {
     let mut lab = Lab::new(&plugin.dir().display().to_string());
     let p = lab.add_pod();
     let ipam = match ranges {

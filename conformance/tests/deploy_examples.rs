@@ -21,15 +21,15 @@
 //! (`cargo build --workspace`). `RAILCNI_BIN_DIR` points the test at other
 //! binaries, e.g. deploy/check.sh runs it against the static release builds.
 
-use conformance::Plugin;
-use conformance::lab::Lab;
-use conformance::macvlan_lab::add_veth_master;
-use conformance::netns::skip_without_root;
-use conformance::plugin::{Invocation, our_bin_dir, workspace_dir};
-use conformance::store::reservations;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use testkit::Binary;
+use testkit::binary::{Invocation, our_bin_dir, workspace_dir};
+use testkit::lab::Lab;
+use testkit::lab::macvlan::add_veth_master;
+use testkit::netns::skip_without_root;
+use testkit::store::reservations;
 
 /// Plugins that are written on other branches: an example may name them
 /// before their binary exists here; once it does, it is tested like the rest.
@@ -134,8 +134,8 @@ fn example(source: String, text: &str) -> Example {
 }
 
 /// Our binary `name`, or `None` for a pending plugin not built yet.
-fn binary(name: &str, source: &str) -> Option<Plugin> {
-    match Plugin::find(&our_bin_dir("debug"), name, "ours") {
+fn binary(name: &str, source: &str) -> Option<Binary> {
+    match Binary::find(&our_bin_dir("debug"), name, "ours") {
         Ok(p) => Some(p),
         Err(_) if PENDING.contains(&name) => {
             println!("SKIPPED: {source}: no {name} binary on this branch yet");
@@ -152,7 +152,7 @@ fn redirect_ipam(conf: &mut Value, lab_ipam_dir: &Path) {
     }
 }
 
-fn code(out: &conformance::Outcome) -> Option<u64> {
+fn code(out: &testkit::Outcome) -> Option<u64> {
     out.json().ok().and_then(|v| v["code"].as_u64())
 }
 
@@ -217,12 +217,12 @@ fn lab_with_masters(confs: &[Value]) -> Lab {
 }
 
 /// ADD of `conf` into pod 0 as `ifname` (with prevResult from the chain so far).
-fn add(lab: &Lab, plugin: &Plugin, conf: &Value, ifname: &str) -> conformance::Outcome {
+fn add(lab: &Lab, plugin: &Binary, conf: &Value, ifname: &str) -> testkit::Outcome {
     let inv = Invocation::add().attachment(&lab.cid(0), ifname).set("CNI_NETNS", &lab.pod(0).path_str());
     lab.exec_plugin(plugin, &inv.stdin_json(conf))
 }
 
-fn del(lab: &Lab, plugin: &Plugin, conf: &Value, ifname: &str) -> conformance::Outcome {
+fn del(lab: &Lab, plugin: &Binary, conf: &Value, ifname: &str) -> testkit::Outcome {
     let inv = Invocation::del().attachment(&lab.cid(0), ifname).set("CNI_NETNS", &lab.pod(0).path_str());
     lab.exec_plugin(plugin, &inv.stdin_json(conf))
 }
@@ -245,17 +245,17 @@ fn attach_and_detach(ex: &Example) -> bool {
     for c in &mut confs {
         redirect_ipam(c, &lab.ipam_dir());
     }
-    let plugins: Vec<Option<Plugin>> =
+    let plugins: Vec<Option<Binary>> =
         confs.iter().map(|c| binary(c["type"].as_str().unwrap_or(""), &ex.source)).collect();
     if plugins.iter().any(Option::is_none) {
         return false;
     }
-    let plugins: Vec<Plugin> = plugins.into_iter().flatten().collect();
+    let plugins: Vec<Binary> = plugins.into_iter().flatten().collect();
     let host_before = host_links(&lab, &confs);
     let (ifname, mut prev, mut attached) = ("net1", None::<Value>, true);
     let mut added = Vec::new();
     for (conf, plugin) in confs.iter().zip(&plugins) {
-        let conf = prev.as_ref().map_or(conf.clone(), |p| conformance::conf::with_prev_result(conf, p));
+        let conf = prev.as_ref().map_or(conf.clone(), |p| testkit::conf::with_prev_result(conf, p));
         let out = add(&lab, plugin, &conf, ifname);
         added.push((conf, plugin));
         if out.success() {
@@ -332,7 +332,7 @@ fn the_8_rail_pod_gets_all_8_rails() {
     for c in &mut confs {
         redirect_ipam(c, &lab.ipam_dir());
     }
-    let plugin = Plugin::ours("macvlan");
+    let plugin = Binary::ours("macvlan");
     for (r, conf) in confs.iter().enumerate() {
         let ifname = format!("net{}", r + 1);
         let out = add(&lab, &plugin, conf, &ifname);

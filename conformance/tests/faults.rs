@@ -18,21 +18,21 @@
 //!
 //! Randomized tests print their seed; `CONFORMANCE_SEED=<n>` replays one.
 
-use conformance::conf;
-use conformance::driver::Lib;
-use conformance::footprint::{host_facts, pod_leftovers, state_files, store_leftovers};
-use conformance::lab::Lab;
-use conformance::macvlan_lab::MacvlanLab;
-use conformance::netns::{NetNs, skip_without_root};
-use conformance::plugin::{REFERENCE_DIR, our_cni_path};
-use conformance::rng::Rng;
-use conformance::rofs::ReadOnlyMount;
-use conformance::sriov_lab::SriovLab;
-use conformance::{DataDir, Invocation, Outcome, Plugin};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use testkit::binary::{REFERENCE_DIR, our_cni_path};
+use testkit::conf;
+use testkit::driver::Lib;
+use testkit::footprint::{host_facts, pod_leftovers, state_files, store_leftovers};
+use testkit::lab::Lab;
+use testkit::lab::macvlan::MacvlanLab;
+use testkit::lab::sriov::SriovLab;
+use testkit::netns::{Namespace, skip_without_root};
+use testkit::rng::Rng;
+use testkit::rofs::ReadOnlyMount;
+use testkit::{Binary, DataDir, Invocation, Outcome};
 
 const V: &str = "1.0.0";
 const FAULT_ENV: &str = "RAILCNI_FAULT_AFTER";
@@ -64,7 +64,7 @@ fn killed(out: &Outcome) -> bool {
 trait Target {
     fn name(&self) -> String;
     /// The pod the next ADD goes into.
-    fn pod(&self) -> &NetNs;
+    fn pod(&self) -> &Namespace;
     /// A pod namespace that exists (with whatever ADD needs in it), for the next ADD.
     fn live_pod(&mut self);
     fn add(&self, fault_after: &str) -> Outcome;
@@ -192,7 +192,7 @@ fn kill_everywhere(mut t: impl Target, wanted: usize) {
 /// never change around a fault.
 struct Rig {
     lab: Lab,
-    plugin: Plugin,
+    plugin: Binary,
     conf: Value,
     /// Host links that outlive attachments (the bridge).
     shared: Vec<String>,
@@ -222,7 +222,7 @@ impl Rig {
     /// vlan over a veth in the host namespace (802.1q: the VM stage only).
     fn vlan() -> Rig {
         let lab = Lab::new(&our_cni_path(&["vlan", "host-local"]));
-        conformance::macvlan_lab::add_veth_master(&lab.host, "vmaster", "vpeer").unwrap_or_else(|e| panic!("{e}"));
+        testkit::lab::macvlan::add_veth_master(&lab.host, "vmaster", "vpeer").unwrap_or_else(|e| panic!("{e}"));
         let ipam = lab.host_local(json!([[{ "subnet": "10.90.0.0/24" }]]));
         let obj = json!({ "type": "vlan", "master": "vmaster", "vlanId": 100, "ipam": ipam });
         let conf = lab.plugin_conf(V, obj);
@@ -244,7 +244,7 @@ impl Rig {
 
     fn new(mut lab: Lab, plugin: &str, conf: Value, shared: Vec<String>) -> Rig {
         let pod = lab.add_pod();
-        Rig { lab, plugin: Plugin::ours(plugin), conf, shared, state_dir: None, pod }
+        Rig { lab, plugin: Binary::ours(plugin), conf, shared, state_dir: None, pod }
     }
 
     fn inv(&self, verb: Invocation, netns: &str, stdin: &Value) -> Invocation {
@@ -257,7 +257,7 @@ impl Target for Rig {
         self.plugin.name().to_string()
     }
 
-    fn pod(&self) -> &NetNs {
+    fn pod(&self) -> &Namespace {
         self.lab.pod(self.pod)
     }
 
@@ -372,7 +372,7 @@ impl SriovRig {
 
     fn call(&self, verb: Invocation, netns: &str, stdin: &Value) -> Outcome {
         let inv = verb.attachment(&self.lab.cid(0), "net1").set("CNI_NETNS", netns).stdin_json(stdin);
-        Plugin::ours("sriov").call(&inv.timeout(TIMEOUT))
+        Binary::ours("sriov").call(&inv.timeout(TIMEOUT))
     }
 }
 
@@ -381,7 +381,7 @@ impl Target for SriovRig {
         "sriov".to_string()
     }
 
-    fn pod(&self) -> &NetNs {
+    fn pod(&self) -> &Namespace {
         self.lab.pod(self.pod)
     }
 
@@ -423,7 +423,7 @@ impl Target for SriovRig {
 /// leak to catch; every table must be empty too.
 struct SbrRig {
     lab: Lab,
-    plugin: Plugin,
+    plugin: Binary,
     conf: Value,
     /// The interface plugin's result: sbr's ADD input.
     iface: Value,
@@ -434,7 +434,7 @@ const SBR_IF: &str = "net1";
 
 impl SbrRig {
     fn new() -> SbrRig {
-        let plugin = Plugin::ours("sbr");
+        let plugin = Binary::ours("sbr");
         let mut lab = Lab::new(&plugin.dir().display().to_string());
         let pod = lab.add_pod();
         let conf = json!({ "cniVersion": V, "name": lab.net, "type": "sbr" });
@@ -473,7 +473,7 @@ impl Target for SbrRig {
         "sbr".to_string()
     }
 
-    fn pod(&self) -> &NetNs {
+    fn pod(&self) -> &Namespace {
         self.lab.pod(self.pod)
     }
 
@@ -526,14 +526,14 @@ fn sbr_add_killed_at_every_step_leaves_no_rule_or_table_after_del() {
 struct Ipam {
     dd: DataDir,
     net: String,
-    plugin: Plugin,
+    plugin: Binary,
 }
 
 impl Ipam {
     fn new(data_dir: Option<&Path>) -> Ipam {
         let dd = DataDir::new();
-        let net = conformance::unique_name("fault");
-        let ipam = Ipam { dd, net, plugin: Plugin::ours("host-local") };
+        let net = testkit::unique_name("fault");
+        let ipam = Ipam { dd, net, plugin: Binary::ours("host-local") };
         if let Some(d) = data_dir {
             std::fs::create_dir_all(d).expect("mkdir");
         }
@@ -609,7 +609,7 @@ fn host_local_add_killed_at_every_step_loses_and_leaks_nothing() {
 #[test]
 fn static_has_no_step_to_kill() {
     let c = conf::static_ipam(V, "fault-static", json!([{ "address": "10.94.0.5/24" }]));
-    let st = Plugin::ours("static");
+    let st = Binary::ours("static");
     let add = st.call(&Invocation::add().set(FAULT_ENV, "1").stdin_json(&c));
     add.assert_ok_json();
     assert_eq!(steps(&add), 0, "{}", add.describe());
@@ -700,11 +700,11 @@ fn full_disk_gives_try_again_later_and_loses_nothing() {
     let ipam = Ipam::new(Some(&dir));
     let c = ipam.conf(Some(&dir));
     ipam.run(Invocation::add(), &c, "first").assert_ok_json();
-    let before = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    let before = testkit::store::reservations(&dir.join(&ipam.net)).expect("reservations");
     fill(mnt.path());
     let out = ipam.run(Invocation::add(), &c, "second");
     out.assert_error(11);
-    let after = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    let after = testkit::store::reservations(&dir.join(&ipam.net)).expect("reservations");
     assert_eq!(before, after, "a failed ADD on a full disk changed the reservations");
     let left = store_leftovers(&dir.join(&ipam.net));
     assert_eq!(left.len(), 2, "only the first attachment's files: {left:?}");
@@ -743,11 +743,11 @@ fn read_only_data_dir_fails_clearly_and_keeps_reservations() {
     let ipam = Ipam::new(Some(&dir));
     let c = ipam.conf(Some(&dir));
     ipam.run(Invocation::add(), &c, "first").assert_ok_json();
-    let before = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    let before = testkit::store::reservations(&dir.join(&ipam.net)).expect("reservations");
     mnt.remount_read_only().expect("remount");
     ipam.run(Invocation::add(), &c, "second").assert_error_naming(5, &["dataDir"]);
     ipam.run(Invocation::del(), &c, "first").assert_error_naming(5, &["dataDir"]);
-    let after = conformance::store::reservations(&dir.join(&ipam.net)).expect("reservations");
+    let after = testkit::store::reservations(&dir.join(&ipam.net)).expect("reservations");
     assert_eq!(before, after);
 }
 

@@ -5,14 +5,14 @@
 //! it was. And what is not ours is never touched: a host interface that only
 //! has the expected name, another network's reservations.
 
-use conformance::footprint::{host_facts, pod_leftovers, store_leftovers};
-use conformance::lab::Lab;
-use conformance::macvlan_lab::MacvlanLab;
-use conformance::netns::skip_without_root;
-use conformance::plugin::our_cni_path;
-use conformance::{DataDir, Invocation, Outcome, Plugin, conf, unique_name};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
+use testkit::binary::our_cni_path;
+use testkit::footprint::{host_facts, pod_leftovers, store_leftovers};
+use testkit::lab::Lab;
+use testkit::lab::macvlan::MacvlanLab;
+use testkit::netns::skip_without_root;
+use testkit::{Binary, DataDir, Invocation, Outcome, conf, unique_name};
 
 const V: &str = "1.0.0";
 
@@ -42,7 +42,7 @@ impl Node {
 
     fn run(&self, plugin: &str, inv: Invocation) -> Outcome {
         let inv = inv.set("CNI_NETNS", &self.lab.pod(0).path_str()).timeout(Duration::from_secs(30));
-        self.lab.exec_plugin(&Plugin::ours(plugin), &inv)
+        self.lab.exec_plugin(&Binary::ours(plugin), &inv)
     }
 
     /// `out` is a CNI error with `code` naming `field`, and the node is untouched.
@@ -157,7 +157,7 @@ fn cni_netns_that_is_not_a_pod_namespace_is_refused() {
         for (what, ns) in &targets {
             let started = Instant::now();
             let inv = add(c).set("CNI_NETNS", ns).timeout(Duration::from_secs(10));
-            let out = node.lab.exec_plugin(&Plugin::ours(plugin), &inv);
+            let out = node.lab.exec_plugin(&Binary::ours(plugin), &inv);
             if out.timed_out {
                 failures.push(format!("{plugin}: CNI_NETNS {what}: ADD hung ({:?})", started.elapsed()));
                 continue;
@@ -218,13 +218,13 @@ fn del_never_touches_a_host_link_that_only_has_the_name() {
         let c = if plugin == "bridge" { &node.bridge } else { &node.macvlan };
         for netns in ["", "/run/netns/railcni-no-such-pod", node.lab.pod(0).path_str().as_str()] {
             let inv = Invocation::del().attachment("hostile", "eth0").stdin_json(c).set("CNI_NETNS", netns);
-            node.lab.exec_plugin(&Plugin::ours(plugin), &inv).assert_ok();
+            node.lab.exec_plugin(&Binary::ours(plugin), &inv).assert_ok();
             assert!(node.lab.host.link("eth0").is_some(), "{plugin} DEL (CNI_NETNS={netns:?}) deleted the host's eth0");
         }
         // The host's own namespace as CNI_NETNS: refused or a no-op, never a deletion.
         let inv =
             Invocation::del().attachment("hostile", "eth0").stdin_json(c).set("CNI_NETNS", &node.lab.host.path_str());
-        let _ = node.lab.exec_plugin(&Plugin::ours(plugin), &inv);
+        let _ = node.lab.exec_plugin(&Binary::ours(plugin), &inv);
         assert!(node.lab.host.link("eth0").is_some(), "{plugin} DEL into the host namespace deleted the host's eth0");
     }
 }
@@ -234,7 +234,7 @@ fn del_never_touches_a_host_link_that_only_has_the_name() {
 #[test]
 fn gc_never_releases_another_networks_reservations() {
     let dd = DataDir::new();
-    let hl = Plugin::ours("host-local");
+    let hl = Binary::ours("host-local");
     let a = conf::host_local_v4("1.1.0", &unique_name("gc-a"), dd.path(), "10.97.0.0/24");
     let b = conf::host_local_v4("1.1.0", &unique_name("gc-b"), dd.path(), "10.97.0.0/24");
     for i in 0..5 {

@@ -7,13 +7,13 @@
 //! namespace with a veth master, pod namespaces and temp dirs (ipvlan's
 //! `stateDir` among them), all removed on drop.
 
-use conformance::driver::Lib;
-use conformance::macvlan_lab::{
+use serde_json::{Value, json};
+use testkit::binary::our_cni_path;
+use testkit::driver::Lib;
+use testkit::lab::macvlan::{
     Attached, MASTER, MacvlanLab, add_default_route, add_veth_master, check_attachment_of, info_data, sorted_names,
 };
-use conformance::plugin::our_cni_path;
-use conformance::{Invocation, Plugin};
-use serde_json::{Value, json};
+use testkit::{Binary, Invocation};
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
 const V: &str = "1.0.0";
@@ -73,17 +73,14 @@ fn del_and_verify(lab: &MacvlanLab, pod: usize) {
 /// Nothing from a failed ADD: the pod has only `lo`, the store no reservation.
 #[track_caller]
 fn assert_nothing_left(lab: &MacvlanLab, pod: usize, what: &str) {
-    assert_eq!(sorted_names(lab.pod(pod)), ["lo"], "{what}: links in the pod\n{}", lab.pod(pod).dump());
-    assert!(lab.held_by(pod).is_empty(), "{what}: reservation left behind: {:?}", lab.reservations());
+    lab.assert_nothing_left(pod, &["lo"], what);
 }
 
 /// A failed libcni ADD of pod `pod` with code `code`, whose msg starts with `key`.
 #[track_caller]
 fn assert_add_fails(lab: &MacvlanLab, pod: usize, code: u64, key: &str) -> String {
-    let out = lab.drive(&lab.call("add", pod));
-    let err = out.assert_error_code(code);
-    let msg = err["msg"].as_str().unwrap_or_default().to_string();
-    assert!(msg.starts_with(key), "error msg must name {key:?}: {err}\n{}", out.describe());
+    let msg = lab.assert_add_fails(pod, code, key);
+    assert!(msg.starts_with(key), "error msg must start with {key:?}: {msg}");
     msg
 }
 
@@ -126,13 +123,13 @@ fn cni_versions_0_4_0_by_libcni_and_1_1_0_by_exec() {
     del_and_verify(&lab, p);
 
     let c = conf(&lab, "1.1.0", json!({}), v4(&lab));
-    let ipvlan = Plugin::ours("ipvlan");
+    let ipvlan = Binary::ours("ipvlan");
     let pod = lab.pod(p).path_str();
     let inv = |i: Invocation| i.attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &pod);
     let r = lab.exec_plugin(&ipvlan, &inv(Invocation::add()).stdin_json(&c)).assert_ok_json();
     assert_eq!(r["cniVersion"], "1.1.0", "{r}");
     check_attachment_of("ipvlan", &r, lab.pod(p), "eth0").unwrap();
-    let with_prev = conformance::conf::with_prev_result(&c, &r);
+    let with_prev = testkit::conf::with_prev_result(&c, &r);
     lab.exec_plugin(&ipvlan, &inv(Invocation::check()).stdin_json(&with_prev)).assert_ok();
     lab.exec_plugin(&ipvlan, &inv(Invocation::del()).stdin_json(&with_prev)).assert_ok();
     lab.assert_released(p);
@@ -255,7 +252,7 @@ fn chained_without_ipam_takes_master_and_addresses_from_prev_result() {
     let mut c = conf(&lab, V, json!({ "master": null }), json!({}));
     c.as_object_mut().unwrap().remove("ipam");
     c["prevResult"] = prev;
-    let ipvlan = Plugin::ours("ipvlan");
+    let ipvlan = Binary::ours("ipvlan");
     let inv = |i: Invocation| i.attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &pod);
     let r = lab.exec_plugin(&ipvlan, &inv(Invocation::add()).stdin_json(&c)).assert_ok_json();
     let att = check_attachment_of("ipvlan", &r, lab.pod(p), "eth0").unwrap();
@@ -263,7 +260,7 @@ fn chained_without_ipam_takes_master_and_addresses_from_prev_result() {
     assert_eq!(r["routes"][0]["dst"], "10.99.0.0/16", "{r}");
     let routes = lab.pod(p).ip(&["route", "show", "10.99.0.0/16"]).unwrap();
     assert!(routes.contains("via 10.87.5.1 dev eth0"), "{routes}");
-    let with_prev = conformance::conf::with_prev_result(&c, &r);
+    let with_prev = testkit::conf::with_prev_result(&c, &r);
     lab.exec_plugin(&ipvlan, &inv(Invocation::check()).stdin_json(&with_prev)).assert_ok();
     lab.exec_plugin(&ipvlan, &inv(Invocation::del()).stdin_json(&with_prev)).assert_ok();
     assert!(lab.pod(p).link("eth0").is_none());
@@ -317,7 +314,7 @@ fn gc_forgets_records_of_vanished_attachments_only() {
     let c = conf(&lab, "1.1.0", json!({ "mode": "l2" }), v4(&lab));
     let mut gc = c.clone();
     gc["cni.dev/valid-attachments"] = json!([{ "containerID": lab.cid(a), "ifname": "eth0" }]);
-    lab.exec_plugin(&Plugin::ours("ipvlan"), &Invocation::gc().stdin_json(&gc)).assert_ok();
+    lab.exec_plugin(&Binary::ours("ipvlan"), &Invocation::gc().stdin_json(&gc)).assert_ok();
     assert_eq!(records(), [format!("{}@eth0", lab.cid(a))], "GC keeps the valid attachment's record only");
     assert!(lab.held_by(b).is_empty(), "GC released b's address too");
     del_and_verify(&lab, a);
@@ -342,7 +339,7 @@ fn bad_input_is_code_7_naming_the_key_and_leaves_nothing() {
             c[k] = v.clone();
         }
         let inv = Invocation::add().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &lab.pod(p).path_str());
-        lab.exec_plugin(&Plugin::ours("ipvlan"), &inv.stdin_json(&c)).assert_error_naming(7, &[key]);
+        lab.exec_plugin(&Binary::ours("ipvlan"), &inv.stdin_json(&c)).assert_error_naming(7, &[key]);
         assert_nothing_left(&lab, p, key);
     }
 }

@@ -9,15 +9,15 @@
 //! machine's root namespace. Needs root (SKIPPED otherwise), `ip` and `ping`
 //! (iputils-ping).
 
-use conformance::Plugin;
-use conformance::driver::{DriverOut, Lib};
-use conformance::macvlan_lab::{
-    Attached, MASTER, MacvlanLab, Parent, add_default_route, add_veth_master, check_attachment, info_data, parent_of,
-    sorted_names,
-};
-use conformance::netns::{NetNs, have_ping, skip_without_root};
-use conformance::plugin::our_cni_path;
 use serde_json::{Value, json};
+use testkit::Binary;
+use testkit::binary::our_cni_path;
+use testkit::driver::{DriverOut, Lib};
+use testkit::lab::macvlan::{
+    Attached, MASTER, MASTER_PEER, MacvlanLab, Parent, add_default_route, add_veth_master, check_attachment, info_data,
+    parent_of, sorted_names,
+};
+use testkit::netns::{Namespace, have_ping, skip_without_root};
 
 /// The driver's libcni (1.1.2) cannot parse 1.1.0 results.
 const V: &str = "1.0.0";
@@ -42,7 +42,7 @@ fn v4(lab: &MacvlanLab) -> Value {
 
 /// The host namespace's links before any ADD: the master and its peer.
 fn host_baseline() -> Vec<String> {
-    vec!["lo".to_string(), MASTER.to_string(), "peer0".to_string()]
+    vec!["lo".to_string(), MASTER.to_string(), MASTER_PEER.to_string()]
 }
 
 /// The result of a successful libcni ADD (or go-cni's `Raw[0]`), checked
@@ -68,7 +68,7 @@ fn mode(att: &Attached) -> String {
 
 /// The link's parent must be `name` in namespace `ns`.
 #[track_caller]
-fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &NetNs, name: &str) {
+fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &Namespace, name: &str) {
     let parent = parent_of(lab.pod(pod), &att.link, &[&lab.host, lab.pod(pod)]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         parent,
@@ -80,6 +80,16 @@ fn assert_parent(lab: &MacvlanLab, pod: usize, att: &Attached, ns: &NetNs, name:
 }
 
 /// DEL, then the link and the reservation are gone; DEL again.
+/// ADD of pod `pod`, whose link must hang off `master` in `ns`, then CHECK,
+/// DEL and DEL again.
+#[track_caller]
+fn add_check_del(lab: &MacvlanLab, pod: usize, ns: &Namespace, master: &str) {
+    let (_, att) = add(lab, pod);
+    assert_parent(lab, pod, &att, ns, master);
+    lab.check_ok(pod, Lib::Libcni);
+    del_and_verify(lab, pod);
+}
+
 #[track_caller]
 fn del_and_verify(lab: &MacvlanLab, pod: usize) {
     lab.del_ok(pod, Lib::Libcni);
@@ -92,19 +102,9 @@ fn del_and_verify(lab: &MacvlanLab, pod: usize) {
 /// the host only its baseline, the store nothing.
 #[track_caller]
 fn assert_nothing_left(lab: &MacvlanLab, pod: usize, pod_links: &[&str], what: &str) {
-    let want: Vec<String> = pod_links.iter().map(|s| s.to_string()).collect();
-    assert_eq!(sorted_names(lab.pod(pod)), want, "{what}: links in the pod\n{}", lab.pod(pod).dump());
+    lab.assert_nothing_left(pod, pod_links, what);
     assert_eq!(lab.host_link_names(), host_baseline(), "{what}: links in the host namespace\n{}", lab.host.dump());
     assert!(lab.reservations().is_empty(), "{what}: reservation left behind: {:?}", lab.reservations());
-}
-
-/// A failed driver ADD: CNI error `code` whose msg names `key`.
-#[track_caller]
-fn assert_add_fails(lab: &MacvlanLab, pod: usize, code: u64, key: &str) {
-    let out = lab.drive(&lab.call("add", pod));
-    let err = out.assert_error_code(code);
-    let msg = format!("{} {}", err["msg"].as_str().unwrap_or(""), err["details"].as_str().unwrap_or(""));
-    assert!(msg.contains(key), "error msg must name {key:?}: {err}\n{}", out.describe());
 }
 
 // ---- 1: two pods on one master ---------------------------------------------
@@ -214,10 +214,7 @@ fn master_omitted_is_default_route_interface() {
     add_default_route(&lab.host, MASTER, HOST_ADDR, HOST_GW).unwrap();
     let p = lab.add_pod();
     lab.setup(V, json!({ "master": null }), v4(&lab));
-    let (_, att) = add(&lab, p);
-    assert_parent(&lab, p, &att, &lab.host, MASTER);
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p);
+    add_check_del(&lab, p, &lab.host, MASTER);
 }
 
 #[test]
@@ -230,10 +227,7 @@ fn master_omitted_ipv6_only_default_route() {
     lab.host.ip(&["-6", "route", "add", "default", "via", "fd85::1", "dev", MASTER]).unwrap();
     let p = lab.add_pod();
     lab.setup(V, json!({ "master": null }), v4(&lab));
-    let (_, att) = add(&lab, p);
-    assert_parent(&lab, p, &att, &lab.host, MASTER);
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p);
+    add_check_del(&lab, p, &lab.host, MASTER);
 }
 
 #[test]
@@ -261,10 +255,7 @@ fn link_in_container_master_omitted_uses_pods_default_route() {
     add_veth_master(lab.pod(p), "pmaster0", "ppeer0").unwrap();
     add_default_route(lab.pod(p), "pmaster0", "10.86.0.254/24", "10.86.0.1").unwrap();
     lab.setup(V, json!({ "master": null, "linkInContainer": true }), v4(&lab));
-    let (_, att) = add(&lab, p);
-    assert_parent(&lab, p, &att, lab.pod(p), "pmaster0");
-    lab.check_ok(p, Lib::Libcni);
-    del_and_verify(&lab, p);
+    add_check_del(&lab, p, lab.pod(p), "pmaster0");
 }
 
 // ---- 4: modes ----------------------------------------------------------------
@@ -282,15 +273,6 @@ fn modes_are_visible_in_the_kernel() {
         lab.check_ok(p, Lib::Libcni);
         del_and_verify(&lab, p);
     }
-}
-
-#[test]
-fn invalid_mode_is_code_7() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({ "mode": "sideways" }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "mode");
-    assert_nothing_left(&lab, p, &["lo"], "invalid mode");
 }
 
 // ---- 5: MAC precedence ---------------------------------------------------------
@@ -357,7 +339,7 @@ fn mtu_above_masters_is_code_7_and_leaves_nothing() {
     let p = lab.add_pod();
     lab.host.ip(&["link", "set", MASTER, "mtu", "1450"]).unwrap();
     lab.setup(V, json!({ "mtu": 1451 }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "mtu");
+    lab.assert_add_fails(p, 7, "mtu");
     assert_nothing_left(&lab, p, &["lo"], "mtu above the master's");
     assert!(!lab.cache_entry(p, "eth0").exists(), "no cache entry for a failed ADD");
     // The master's own MTU is the upper bound, inclusive.
@@ -429,7 +411,7 @@ fn del_with_empty_netns() {
     assert_eq!(lab.held_by(p).len(), 1);
     // What libcni would send, minus the netns: the plugin object + prevResult.
     let plugin_conf = lab.plugin_conf(V, lab.macvlan_plugin(json!({}), v4(&lab)));
-    let macvlan = Plugin::ours("macvlan");
+    let macvlan = Binary::ours("macvlan");
     lab.del_without_netns(&macvlan, p, &plugin_conf, &result).assert_ok_silent();
     assert!(lab.held_by(p).is_empty(), "DEL with empty netns must release the address: {:?}", lab.reservations());
     lab.del_without_netns(&macvlan, p, &plugin_conf, &result).assert_ok_silent();
@@ -500,41 +482,54 @@ fn check_fails_after_tampering() {
 
 // ---- 10: bad input -----------------------------------------------------------------
 
-#[test]
-fn missing_master_is_code_7() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({ "master": "nosuchdev0" }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "master");
-    assert_nothing_left(&lab, p, &["lo"], "missing master");
+/// A config ADD must refuse with code 7 naming `key`, leaving nothing.
+struct BadConfig {
+    what: &'static str,
+    keys: fn() -> Value,
+    ipam: fn(&MacvlanLab) -> Value,
+    key: &'static str,
 }
 
-#[test]
-fn no_master_and_no_default_route_is_code_7() {
+fn bad_config_is_code_7(case: BadConfig) {
     let Some(mut lab) = lab() else { return };
     let p = lab.add_pod();
-    lab.setup(V, json!({ "master": null }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "master");
-    assert_nothing_left(&lab, p, &["lo"], "no master, no default route");
+    lab.setup(V, (case.keys)(), (case.ipam)(&lab));
+    lab.assert_add_fails(p, 7, case.key);
+    assert_nothing_left(&lab, p, &["lo"], case.what);
 }
 
-#[test]
-fn invalid_mac_is_code_7() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({ "mac": "not-a-mac" }), v4(&lab));
-    assert_add_fails(&lab, p, 7, "mac");
-    assert_nothing_left(&lab, p, &["lo"], "invalid mac");
-}
-
-#[test]
-fn missing_ipam_plugin_is_code_7_and_no_link_left() {
-    let Some(mut lab) = lab() else { return };
-    let p = lab.add_pod();
-    lab.setup(V, json!({}), json!({ "type": "no-such-ipam-plugin" }));
-    assert_add_fails(&lab, p, 7, "ipam.type");
-    assert_nothing_left(&lab, p, &["lo"], "missing IPAM plugin");
-}
+testkit::table_tests!(bad_config_is_code_7 {
+    invalid_mode_is_code_7: BadConfig {
+        what: "invalid mode",
+        keys: || json!({ "mode": "sideways" }),
+        ipam: v4,
+        key: "mode"
+    },
+    missing_master_is_code_7: BadConfig {
+        what: "missing master",
+        keys: || json!({ "master": "nosuchdev0" }),
+        ipam: v4,
+        key: "master"
+    },
+    no_master_and_no_default_route_is_code_7: BadConfig {
+        what: "no master, no default route",
+        keys: || json!({ "master": null }),
+        ipam: v4,
+        key: "master"
+    },
+    invalid_mac_is_code_7: BadConfig {
+        what: "invalid mac",
+        keys: || json!({ "mac": "not-a-mac" }),
+        ipam: v4,
+        key: "mac"
+    },
+    missing_ipam_plugin_is_code_7_and_no_link_left: BadConfig {
+        what: "missing IPAM plugin",
+        keys: || json!({}),
+        ipam: |_| json!({ "type": "no-such-ipam-plugin" }),
+        key: "ipam.type",
+    },
+});
 
 #[test]
 fn ipam_exhausted_is_101_and_rolls_back_the_link() {
@@ -545,7 +540,7 @@ fn ipam_exhausted_is_101_and_rolls_back_the_link() {
     let (_, att) = add(&lab, a);
     assert_eq!(att.ips, ["10.84.0.10/24"]);
     // The link is created before IPAM runs: the failure must remove it.
-    assert_add_fails(&lab, b, 101, "");
+    lab.assert_add_fails(b, 101, "");
     assert_eq!(sorted_names(lab.pod(b)), ["lo"], "link left in the pod after IPAM failed\n{}", lab.pod(b).dump());
     assert_eq!(lab.host_link_names(), host_baseline());
     assert!(lab.held_by(b).is_empty(), "{:?}", lab.reservations());
@@ -559,7 +554,7 @@ fn existing_ifname_is_104_and_leaves_nothing() {
     let p = lab.add_pod();
     lab.pod(p).ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"]).unwrap();
     lab.setup(V, json!({}), v4(&lab));
-    assert_add_fails(&lab, p, 104, "eth0");
+    lab.assert_add_fails(p, 104, "eth0");
     assert_nothing_left(&lab, p, &["eth0", "eth0peer", "lo"], "existing ifname");
     assert_eq!(lab.pod(p).require_link("eth0").kind(), "veth", "the existing eth0 must be untouched");
 }

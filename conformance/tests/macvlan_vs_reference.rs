@@ -11,12 +11,12 @@
 //! here has DNS: the one documented difference (we keep IPAM's DNS unless
 //! config `dns` is set; the reference drops it) cannot show up.
 
-use conformance::Plugin;
-use conformance::bridge_result::layout;
-use conformance::kernel::facts_diff;
-use conformance::macvlan_lab::{MacvlanLab, info_data, parent_of};
-use conformance::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 use serde_json::{Value, json};
+use testkit::Binary;
+use testkit::kernel::facts_diff;
+use testkit::lab::macvlan::{MacvlanLab, info_data, parent_of};
+use testkit::result::layout;
+use testkit::vs_reference::{self, IFNAME, Run, differences, exec, follow_up, run_both, sysctl_facts};
 
 /// What one implementation did.
 struct Side {
@@ -28,7 +28,7 @@ struct Side {
 
 /// `ipam`: `None` for L2, else host-local keys (`ranges`, `routes`) to which
 /// each side adds its own `type` and `dataDir`.
-fn run_side(plugin: &Plugin, extra: &Value, ipam: Option<&Value>) -> Side {
+fn run_side(plugin: &Binary, extra: &Value, ipam: Option<&Value>) -> Side {
     let mut lab = MacvlanLab::new(&plugin.dir().display().to_string());
     let p = lab.add_pod();
     let ipam = match ipam {

@@ -11,12 +11,12 @@
 //! 8 distinct subnets and with one subnet shared by all rails, exec'd
 //! directly (ADDs concurrent) and through the libcni driver.
 
-use conformance::Plugin;
-use conformance::netns::{have_ping, skip_without_root};
-use conformance::plugin::our_cni_path;
-use conformance::rails_check::{self, add_all, dump, policy, rail_rules};
-use conformance::rails_lab::{POD, RailsLab, Subnets};
 use serde_json::{Value, json};
+use testkit::Binary;
+use testkit::binary::our_cni_path;
+use testkit::lab::rails::{POD, RailsLab, Subnets};
+use testkit::lab::rails_check::{self, add_all, dump, policy, rail_rules};
+use testkit::netns::{have_ping, skip_without_root};
 
 const V: &str = "1.0.0";
 const RAILS: u32 = 8;
@@ -58,7 +58,7 @@ fn without_policy_routing_the_rails_do_not_work() {
 #[test]
 fn del_after_the_interface_is_gone_removes_only_its_rules() {
     let Some(lab) = lab(Subnets::Distinct) else { return };
-    let plugin = Plugin::ours("macvlan");
+    let plugin = Binary::ours("macvlan");
     let p = policy();
     add_all(&lab, V, &p);
     lab.pod().ip(&["link", "del", "net5"]).unwrap();
@@ -76,7 +76,7 @@ fn del_after_the_interface_is_gone_removes_only_its_rules() {
 #[test]
 fn failed_policy_step_rolls_back() {
     let Some(lab) = lab(Subnets::Distinct) else { return };
-    let plugin = Plugin::ours("macvlan");
+    let plugin = Binary::ours("macvlan");
     let block = json!({ "gateways": ["10.99.99.1"] });
     lab.exec(&plugin, "ADD", 2, &lab.conf(V, 2, &block)).assert_error_naming(7, &["policyRouting.gateways"]);
     assert!(lab.pod().link("net2").is_none(), "{}", dump(&lab));
@@ -98,7 +98,7 @@ fn eight_rails_through_libcni_delegation() {
 #[test]
 fn rdma_sysctls_are_set_and_overridable() {
     let Some(lab) = lab(Subnets::Distinct) else { return };
-    let plugin = Plugin::ours("macvlan");
+    let plugin = Binary::ours("macvlan");
     lab.pod().ip(&["link", "set", "lo", "up"]).unwrap();
     let raise = lab.pod().exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter"]);
     assert!(raise.status.success());
@@ -118,7 +118,7 @@ fn rdma_sysctls_are_set_and_overridable() {
 #[test]
 fn bad_policy_is_rejected_before_anything_is_made() {
     let Some(lab) = lab(Subnets::Distinct) else { return };
-    let plugin = Plugin::ours("macvlan");
+    let plugin = Binary::ours("macvlan");
     for (block, key) in [
         (json!({ "table": 254 }), "policyRouting.table"),
         (json!({ "rail": 1, "priority": 40000 }), "policyRouting.priority"),
@@ -138,7 +138,7 @@ fn bridge_dual_stack_policy_routing() {
     if skip_without_root("the rails tests") {
         return;
     }
-    let mut lab = conformance::lab::Lab::ours("bridge");
+    let mut lab = testkit::lab::Lab::ours("bridge");
     lab.add_pod();
     let ipam = lab.host_local(json!([
         [{ "subnet": "10.72.0.0/24", "gateway": "10.72.0.1" }],
@@ -146,9 +146,9 @@ fn bridge_dual_stack_policy_routing() {
     ]));
     // 1.1.0, the version that has routes[].table.
     let conf = lab.plugin_conf("1.1.0", lab.bridge_plugin(json!({ "isGateway": true, "policyRouting": {} }), ipam));
-    let plugin = Plugin::ours("bridge");
+    let plugin = Binary::ours("bridge");
     let exec = |verb: &str, stdin: &Value| {
-        let inv = conformance::plugin::Invocation::attachment_verb(verb)
+        let inv = testkit::binary::Invocation::attachment_verb(verb)
             .attachment(&lab.cid(0), "net2")
             .set("CNI_NETNS", &lab.pod(0).path_str())
             .stdin_json(stdin);
@@ -175,11 +175,11 @@ fn bridge_dual_stack_policy_routing() {
     assert!(t4.contains("default via 10.72.0.1 dev net2") && t4.contains("src 10.72.0.2"), "{t4}");
     let got = pod.ip(&["route", "get", "10.99.0.1", "from", "10.72.0.2"]).unwrap();
     assert!(got.contains("dev net2") && got.contains("table 1002"), "{got}");
-    exec("CHECK", &conformance::conf::with_prev_result(&conf, &result)).assert_ok();
+    exec("CHECK", &testkit::conf::with_prev_result(&conf, &result)).assert_ok();
     pod.ip(&["-6", "route", "del", "default", "table", "1002"]).unwrap();
-    let err = exec("CHECK", &conformance::conf::with_prev_result(&conf, &result)).assert_error(103);
+    let err = exec("CHECK", &testkit::conf::with_prev_result(&conf, &result)).assert_error(103);
     assert!(err.contains("::/0"), "{err}");
-    exec("DEL", &conformance::conf::with_prev_result(&conf, &result)).assert_ok();
+    exec("DEL", &testkit::conf::with_prev_result(&conf, &result)).assert_ok();
     assert_eq!(pod.ip(&["-4", "rule"]).unwrap().lines().count(), 3);
     assert_eq!(pod.ip(&["-6", "rule"]).unwrap().lines().count(), 2);
 }

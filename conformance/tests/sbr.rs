@@ -8,13 +8,13 @@
 //! the pod with IPv4 and IPv6 addresses and an extra route, as host-device
 //! or a third-party plugin would leave it), with the matching prevResult.
 
-use conformance::Plugin;
-use conformance::lab::Lab;
-use conformance::netns::{NetNs, skip_without_root};
-use conformance::plugin::Invocation;
-use conformance::vs_reference::run_both;
-use conformance::{Outcome, conf};
 use serde_json::{Value, json};
+use testkit::Binary;
+use testkit::binary::Invocation;
+use testkit::lab::Lab;
+use testkit::netns::{Namespace, skip_without_root};
+use testkit::vs_reference::run_both;
+use testkit::{Outcome, conf};
 
 const V: &str = "1.0.0";
 const CID: &str = "sbr-ctr";
@@ -53,7 +53,7 @@ fn sbr_conf(extra: Value) -> Value {
     c
 }
 
-fn exec(lab: &Lab, plugin: &Plugin, verb: &str, n: u32, conf: &Value, prev: &Value) -> Outcome {
+fn exec(lab: &Lab, plugin: &Binary, verb: &str, n: u32, conf: &Value, prev: &Value) -> Outcome {
     let inv = Invocation::attachment_verb(verb)
         .attachment(CID, &format!("net{n}"))
         .set("CNI_NETNS", &lab.pod(0).path_str())
@@ -62,7 +62,7 @@ fn exec(lab: &Lab, plugin: &Plugin, verb: &str, n: u32, conf: &Value, prev: &Val
 }
 
 /// What the pod shows: rules of both families and every table but local, sorted.
-fn state(pod: &NetNs) -> Vec<String> {
+fn state(pod: &Namespace) -> Vec<String> {
     let mut lines = Vec::new();
     for fam in ["-4", "-6"] {
         for what in [vec!["rule", "show"], vec!["route", "show", "table", "all"]] {
@@ -76,7 +76,7 @@ fn state(pod: &NetNs) -> Vec<String> {
     lines
 }
 
-fn lab_with_pod(plugin: &Plugin) -> Lab {
+fn lab_with_pod(plugin: &Binary) -> Lab {
     let mut lab = Lab::new(&plugin.dir().display().to_string());
     lab.add_pod();
     lab
@@ -114,15 +114,15 @@ fn same_rules_and_tables_as_the_reference() {
     }
 }
 
-fn ours_lab() -> Option<(Lab, Plugin)> {
+fn ours_lab() -> Option<(Lab, Binary)> {
     if skip_without_root("the sbr tests") {
         return None;
     }
-    let plugin = Plugin::ours("sbr");
+    let plugin = Binary::ours("sbr");
     Some((lab_with_pod(&plugin), plugin))
 }
 
-fn rules_from(pod: &NetNs, addr: &str) -> Vec<String> {
+fn rules_from(pod: &Namespace, addr: &str) -> Vec<String> {
     let fam = if addr.contains(':') { "-6" } else { "-4" };
     pod.ip(&[fam, "rule", "show"])
         .unwrap()

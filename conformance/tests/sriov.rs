@@ -1,19 +1,19 @@
 //! The sriov plugin. The VM stage (`--ignored`) runs it on QEMU's igb with
-//! real VFs (see `conformance::sriov_lab`); the host runs what needs no VF:
+//! real VFs (see `testkit::lab::sriov`); the host runs what needs no VF:
 //! config validation, lookups through a fake sysfs tree, DEL and GC
 //! without records.
 
-use conformance::netns::{NetNs, skip_without_root, unique_prefix};
-use conformance::sriov_lab::{SriovLab, VERSION, wait_for};
-use conformance::{Invocation, Plugin};
 use serde_json::{Value, json};
 use std::time::Duration;
+use testkit::lab::sriov::{SriovLab, VERSION, wait_for};
+use testkit::netns::{Namespace, skip_without_root, unique_prefix};
+use testkit::{Binary, Invocation};
 
 fn addr(result: &Value) -> String {
     result["ips"][0]["address"].as_str().unwrap_or_default().split('/').next().unwrap_or_default().to_string()
 }
 
-fn link_json(pod: &NetNs, name: &str) -> Value {
+fn link_json(pod: &Namespace, name: &str) -> Value {
     pod.ip_json(&["link", "show", name]).unwrap_or_else(|e| panic!("{e}"))[0].clone()
 }
 
@@ -244,7 +244,7 @@ fn refusals_name_the_key_and_leave_nothing_behind() {
     // GC: an attachment the runtime no longer lists is restored and freed.
     let mut gc = lab.conf(0, json!({}), Some("10.87.4.0/24"));
     gc["cni.dev/valid-attachments"] = json!([]);
-    Plugin::ours("sriov").call(&Invocation::gc().stdin_json(&gc)).assert_ok();
+    Binary::ours("sriov").call(&Invocation::gc().stdin_json(&gc)).assert_ok();
     assert_eq!(lab.snapshot(0), before, "GC did not restore the VF");
     assert!(lab.records().is_empty() && lab.reservations().is_empty(), "{:?}", lab.reservations());
     lab.del(a, "net1", &conf, &r).assert_ok();
@@ -262,7 +262,7 @@ fn dpdk_mode_sets_the_pf_side_and_moves_nothing() {
         "modprobe uio_pci_generic && echo uio_pci_generic > /sys/bus/pci/devices/{pci}/driver_override && \
          echo {pci} > /sys/bus/pci/devices/{pci}/driver/unbind && echo {pci} > /sys/bus/pci/drivers_probe"
     );
-    conformance::netns::run_ok(std::process::Command::new("sh").args(["-c", &bind])).unwrap_or_else(|e| panic!("{e}"));
+    testkit::netns::run_ok(std::process::Command::new("sh").args(["-c", &bind])).unwrap_or_else(|e| panic!("{e}"));
     let driver = || std::fs::read_link(format!("/sys/bus/pci/devices/{pci}/driver")).ok();
     wait_for("uio_pci_generic to bind", Duration::from_secs(10), || {
         driver().is_some_and(|d| d.ends_with("uio_pci_generic"))
@@ -307,7 +307,7 @@ fn bad_config_is_refused_naming_the_key() {
     if skip_without_root("sriov config tests") {
         return;
     }
-    let pod = NetNs::create(&unique_prefix("rcs")).unwrap();
+    let pod = Namespace::create(&unique_prefix("rcs")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         (json!({ "deviceID": null }), "deviceID"),
@@ -332,7 +332,7 @@ fn bad_config_is_refused_naming_the_key() {
     for (extra, key) in cases {
         let conf = host_conf(extra.clone(), dir.path());
         let inv = Invocation::add().attachment("c1", "net1").set("CNI_NETNS", &pod.path_str()).stdin_json(&conf);
-        Plugin::ours("sriov").call(&inv).check_error_naming(7, &[key]).unwrap_or_else(|e| panic!("{extra}: {e}"));
+        Binary::ours("sriov").call(&inv).check_error_naming(7, &[key]).unwrap_or_else(|e| panic!("{extra}: {e}"));
         assert!(pod.link("net1").is_none(), "{extra}: a link was left in the pod");
         let left: Vec<_> = std::fs::read_dir(dir.path()).map(|d| d.flatten().collect()).unwrap_or_default();
         assert!(left.iter().all(|e| !e.file_name().to_string_lossy().ends_with(".json")), "{extra}: a record was left");
@@ -345,11 +345,11 @@ fn del_and_gc_without_records_succeed() {
     let conf = host_conf(json!({ "deviceID": null }), dir.path());
     for _ in 0..2 {
         let inv = Invocation::del().attachment("c1", "net1").set("CNI_NETNS", "").stdin_json(&conf);
-        Plugin::ours("sriov").call(&inv).assert_ok();
+        Binary::ours("sriov").call(&inv).assert_ok();
     }
     let mut gc = conf.clone();
     gc["cni.dev/valid-attachments"] = json!([]);
-    Plugin::ours("sriov").call(&Invocation::gc().stdin_json(&gc)).assert_ok();
+    Binary::ours("sriov").call(&Invocation::gc().stdin_json(&gc)).assert_ok();
 }
 
 /// The sysfs lookups against a fake tree (`RAILCNI_SYSFS_ROOT`, for tests
@@ -360,7 +360,7 @@ fn a_vf_without_a_netdev_here_is_refused_clearly() {
     if skip_without_root("sriov sysfs tests") {
         return;
     }
-    let pod = NetNs::create(&unique_prefix("rcs")).unwrap();
+    let pod = Namespace::create(&unique_prefix("rcs")).unwrap();
     let sys = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let root = sys.path();
@@ -381,7 +381,7 @@ fn a_vf_without_a_netdev_here_is_refused_clearly() {
             .set("CNI_NETNS", &pod.path_str())
             .set("RAILCNI_SYSFS_ROOT", &root.display().to_string())
             .stdin_json(conf);
-        Plugin::ours("sriov").call(&inv)
+        Binary::ours("sriov").call(&inv)
     };
     let conf = host_conf(json!({}), data.path());
     let msg = call(&conf).assert_error_naming(7, &["deviceID"]);

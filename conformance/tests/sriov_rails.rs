@@ -1,15 +1,15 @@
 //! Issue #6 §4 on SR-IOV (VM stage): one pod, 8 rails that are VFs, 4 on
 //! each of the VM's two igb PFs, through 8 networks of the railcni `sriov`
-//! plugin with `policyRouting` (see `conformance::sriov_rails_lab` for the
+//! plugin with `policyRouting` (see `testkit::lab::sriov_rails` for the
 //! wiring: one port VLAN per rail, a peer namespace per rail that only that
 //! rail's VF reaches). The scenarios are those of `tests/rails.rs`
-//! (`conformance::rails_check`), plus: DEL restores every VF and leaves no
+//! (`testkit::lab::rails_check`), plus: DEL restores every VF and leaves no
 //! record.
 
-use conformance::rails_check;
-use conformance::rails_lab::{RailNode, Subnets};
-use conformance::sriov_lab::VERSION;
-use conformance::sriov_rails_lab::SriovRailsLab;
+use testkit::lab::rails::{RailNode, Subnets};
+use testkit::lab::rails_check;
+use testkit::lab::sriov::VERSION;
+use testkit::lab::sriov_rails::SriovRailsLab;
 
 const RAILS: u32 = 8;
 

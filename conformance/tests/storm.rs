@@ -10,15 +10,15 @@
 //! The plugins are exec'd directly (cniVersion 1.1.0, which GC needs) in
 //! the lab's host namespace, the way a runtime runs them.
 
-use conformance::footprint::{host_facts, store_leftovers};
-use conformance::lab::Lab;
-use conformance::netns::{NetNs, skip_without_root};
-use conformance::rng::Rng;
-use conformance::{Invocation, Outcome, Plugin};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use testkit::footprint::{host_facts, store_leftovers};
+use testkit::lab::Lab;
+use testkit::netns::{Namespace, skip_without_root};
+use testkit::rng::Rng;
+use testkit::{Binary, Invocation, Outcome};
 
 const V: &str = "1.1.0";
 
@@ -28,7 +28,7 @@ fn skip() -> bool {
 
 struct Net {
     lab: Lab,
-    bridge: Plugin,
+    bridge: Binary,
     conf: Value,
 }
 
@@ -37,18 +37,18 @@ impl Net {
         let lab = Lab::ours("bridge");
         let obj = lab.bridge_plugin(json!({ "isGateway": true, "ipMasq": true }), lab.host_local(ranges));
         let conf = lab.plugin_conf(V, obj);
-        Net { lab, bridge: Plugin::ours("bridge"), conf }
+        Net { lab, bridge: Binary::ours("bridge"), conf }
     }
 
     fn run(&self, inv: Invocation) -> Outcome {
         self.lab.exec_plugin(&self.bridge, &inv.timeout(Duration::from_secs(60)))
     }
 
-    fn add(&self, cid: &str, ns: &NetNs) -> Outcome {
+    fn add(&self, cid: &str, ns: &Namespace) -> Outcome {
         self.run(Invocation::add().attachment(cid, "eth0").set("CNI_NETNS", &ns.path_str()).stdin_json(&self.conf))
     }
 
-    fn del(&self, cid: &str, ns: &NetNs) -> Outcome {
+    fn del(&self, cid: &str, ns: &Namespace) -> Outcome {
         self.run(Invocation::del().attachment(cid, "eth0").set("CNI_NETNS", &ns.path_str()).stdin_json(&self.conf))
     }
 
@@ -62,7 +62,7 @@ impl Net {
     /// One pod in and out, so that what outlives attachments (the bridge,
     /// the masquerade table) exists before a baseline is taken.
     fn warm_up(&self) {
-        let ns = NetNs::create(&format!("{}-warm", self.lab.prefix)).expect("netns");
+        let ns = Namespace::create(&format!("{}-warm", self.lab.prefix)).expect("netns");
         self.add("warm", &ns).assert_ok_json();
         self.del("warm", &ns).assert_ok();
     }
@@ -125,7 +125,7 @@ fn storm(rounds: usize) {
         let del_time = started.elapsed();
         for (p, out) in pods.iter().zip(&dels) {
             out.check_ok().unwrap_or_else(|e| panic!("round {round}: DEL of pod {p}: {e}"));
-            let left = conformance::footprint::pod_leftovers(net.lab.pod(*p));
+            let left = testkit::footprint::pod_leftovers(net.lab.pod(*p));
             assert!(left.is_empty(), "round {round}: pod {p} keeps {left:?}");
         }
         assert_eq!(net.host(), baseline, "round {round}: the host keeps state");
@@ -194,7 +194,7 @@ fn worker(
     pods: usize,
     max_live: usize,
 ) -> (usize, usize, Vec<String>) {
-    let mut mine: Vec<(String, NetNs)> = Vec::new();
+    let mut mine: Vec<(String, Namespace)> = Vec::new();
     let mut failures = Vec::new();
     let (mut next, mut gcs) = (0, 0);
     while (next < pods || !mine.is_empty()) && failures.len() < 5 {
@@ -214,7 +214,7 @@ fn worker(
         if add {
             let cid = format!("{}-w{w}-{next}", net.lab.prefix);
             next += 1;
-            let ns = NetNs::create(&format!("{}-w{w}-{}", net.lab.prefix, next % 1000)).expect("netns");
+            let ns = Namespace::create(&format!("{}-w{w}-{}", net.lab.prefix, next % 1000)).expect("netns");
             live.lock().expect("live").pods.insert(cid.clone(), Vec::new());
             match net.add(&cid, &ns).check_ok_json() {
                 Ok(result) => {

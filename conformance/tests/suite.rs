@@ -1,17 +1,15 @@
-//! The `conformance` suite (conformance/src/suite) against railcni's own
+//! The `conformance` suite (conformance/tool) against railcni's own
 //! plugins, which must pass every check that applies, and against Debian's
 //! reference plugins, whose verdicts must match the committed expectations
 //! (`conformance/expected/reference.json`), so a change on either side shows.
 //! ipvlan and vlan need a kernel the CI host lacks, sriov the VM's igb VFs:
 //! VM stage. Debian has no sriov-cni, so sriov has no reference verdicts.
 
-use conformance::netns::skip_without_root;
-use conformance::plugin::our_bin_dir;
-use conformance::suite::{self, Profile, Target, Verdict};
+use conformance::{self as suite, Profile, Target, Verdict};
 use serde_json::{Value, json};
 use std::path::Path;
-
-const REFERENCE_DIR: &str = "/usr/lib/cni";
+use testkit::binary::{REFERENCE_DIR, our_bin_dir};
+use testkit::netns::skip_without_root;
 
 /// Runs the suite on our `ty` and fails listing every failed check.
 fn ours_pass(ty: &str) {
@@ -74,7 +72,7 @@ fn vlan_passes() {
 #[test]
 #[ignore = "needs SR-IOV VFs (VM stage)"]
 fn sriov_passes() {
-    let _vfs = conformance::sriov_lab::SriovLab::new(7);
+    let _vfs = testkit::lab::sriov::SriovLab::new(7);
     ours_pass("sriov");
 }
 
@@ -84,7 +82,7 @@ fn reference_verdicts_match_the_expected_file() {
     if skip_without_root("the conformance suite") || !Path::new(REFERENCE_DIR).join("bridge").exists() {
         return;
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("expected/reference.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../expected/reference.json");
     let expected: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or(json!({}));
     let mut got = serde_json::Map::new();

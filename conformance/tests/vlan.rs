@@ -5,11 +5,11 @@
 //! per master and id): the lab's host namespace gets a plain bridge "switch"
 //! with two veth pairs, whose host ends are the masters.
 
-use conformance::driver::Lib;
-use conformance::lab::Lab;
-use conformance::plugin::our_cni_path;
-use conformance::{Invocation, Plugin};
 use serde_json::{Value, json};
+use testkit::binary::our_cni_path;
+use testkit::driver::Lib;
+use testkit::lab::Lab;
+use testkit::{Binary, Invocation};
 
 /// libcni 1.1.2 (the driver) cannot read 1.1.0 results.
 const V: &str = "1.0.0";
@@ -56,16 +56,15 @@ fn write_nets(lab: &Lab, extra: Value, subnet: Option<&str>) {
     }
 }
 
-fn drive(lab: &Lab, verb: &'static str, pod: usize, net: &str) -> conformance::driver::DriverOut {
-    let call = conformance::driver::Call::new(verb, net, &lab.pod(pod).path_str())
-        .container_id(&lab.cid(pod))
-        .lib(Lib::Libcni);
+fn drive(lab: &Lab, verb: &'static str, pod: usize, net: &str) -> testkit::driver::DriverOut {
+    let call =
+        testkit::driver::Call::new(verb, net, &lab.pod(pod).path_str()).container_id(&lab.cid(pod)).lib(Lib::Libcni);
     lab.drive(&call)
 }
 
 /// host-local's reservations of network `net` in the lab's dataDir.
 fn reservations(lab: &Lab, net: &str) -> std::collections::BTreeMap<String, String> {
-    conformance::store::reservations(&lab.ipam_dir().join(net)).unwrap_or_default()
+    testkit::store::reservations(&lab.ipam_dir().join(net)).unwrap_or_default()
 }
 
 fn addr_of(result: &Value) -> String {
@@ -151,7 +150,7 @@ fn bad_input_leaves_nothing() {
         conf["cniVersion"] = json!(V);
         conf["name"] = json!(lab.net);
         let inv = Invocation::add().attachment(&lab.cid(p), "eth0").set("CNI_NETNS", &pod).stdin_json(&conf);
-        lab.exec_plugin(&Plugin::ours("vlan"), &inv)
+        lab.exec_plugin(&Binary::ours("vlan"), &inv)
             .check_error_naming(7, &[field])
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(lab.pod(p).link("eth0").is_none(), "{what}: link left behind");
@@ -170,7 +169,7 @@ fn policy_routing_on_a_vlan() {
     let mut conf = vlan_plugin(&lab, &master(&lab, "m1"), json!({ "policyRouting": { "rail": 4 } }), None);
     conf["ipam"] = lab.host_local(json!([[{ "subnet": "10.86.4.0/24", "gateway": "10.86.4.1" }]]));
     let conf = lab.plugin_conf(V, conf);
-    let plugin = Plugin::ours("vlan");
+    let plugin = Binary::ours("vlan");
     let exec = |verb: &str, stdin: &Value| {
         let inv = Invocation::attachment_verb(verb)
             .attachment(&lab.cid(p), "eth0")
@@ -184,7 +183,7 @@ fn policy_routing_on_a_vlan() {
     assert!(rules.contains(&format!("1004:\tfrom {addr} lookup 1004")), "{rules}");
     let table = lab.pod(p).ip(&["route", "show", "table", "1004"]).unwrap();
     assert!(table.contains("default via 10.86.4.1 dev eth0"), "{table}");
-    let with_prev = conformance::conf::with_prev_result(&conf, &result);
+    let with_prev = testkit::conf::with_prev_result(&conf, &result);
     exec("CHECK", &with_prev).assert_ok();
     exec("DEL", &with_prev).assert_ok();
     assert_eq!(lab.pod(p).ip(&["rule"]).unwrap().lines().count(), 3);

@@ -12,8 +12,8 @@
 #    others. A leading + runs the target's other tests too
 #    (--include-ignored). From the host:
 #    `run.sh conformance/vm/tests.sh -- bridge:vlan_ vlan +bridge_vs_reference`.
-# 3. `bench:NAME` runs `bench NAME --quick` (conformance/src/bench_master.rs,
-#    bench_sriov.rs) on the static plugins instead, `bench:NAME:full` the whole
+# 3. `bench:NAME` runs `bench NAME --quick` (conformance/bench/src/on_master.rs,
+#    sriov.rs) on the static plugins instead, `bench:NAME:full` the whole
 #    bench; its JSON goes to target/vm/bench-NAME[-full].json.
 #
 # Exit status 0 only if every check and every test passed.
@@ -129,13 +129,13 @@ echo "plugins: $(ls "$stage/bin" | tr '\n' ' ')($((SECONDS - t)) s)"
 export RAILCNI_BIN_DIR="$stage/bin" RAILCNI_CNITOOL="$stage/railcni-cnitool" RUST_BACKTRACE=1
 
 # test_binary NAME: the newest executable cargo built for conformance/tests/NAME.rs
-# (target/debug/deps/NAME-<hash>; its .d file names the source. Plugins and
-# clippy runs leave other NAME-<hash> files there).
+# or conformance/tests/NAME/main.rs (target/debug/deps/NAME-<hash>; its .d file
+# names the source. Plugins and clippy runs leave other NAME-<hash> files there).
 test_binary() {
     local f best="" best_t=0 t
     for f in "$share/debug/deps/$1"-*; do
         [[ $f == *.* || ! -x $f ]] && continue
-        grep -q "conformance/tests/$1\.rs" "$f.d" 2>/dev/null || continue
+        grep -Eq "conformance/tests/$1(\.rs|/main\.rs)" "$f.d" 2>/dev/null || continue
         t="$(stat -c %Y "$f")"
         ((t > best_t)) && best="$f" best_t="$t"
     done
@@ -149,7 +149,7 @@ test_binary() {
 run_bench() {
     local static="$share/static/x86_64-unknown-linux-musl/bin"
     [[ -x $share/release/bench && -x $static/$1 ]] || {
-        echo "tests.sh: no $share/release/bench or $static/$1: run deploy/build-static.sh and cargo build --release -p railcni-conformance --bin bench"
+        echo "tests.sh: no $share/release/bench or $static/$1: run deploy/build-static.sh and cargo build --release -p railcni-bench --bin bench"
         return 1
     }
     mkdir -p "$stage/static"
