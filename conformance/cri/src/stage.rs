@@ -154,11 +154,17 @@ impl Stage {
         );
     }
 
-    /// Stop + Remove, then panics if anything of the pod is left.
+    /// Stop + Remove, then panics if anything of the pod is left, or if
+    /// containerd did not tear its network down twice: Stop's DEL, and
+    /// Remove's, made after Stop removed the netns.
     pub fn remove_and_assert_gone(&mut self, pod: &Pod) {
         self.remove_pod(&pod.id);
         let left = self.footprint(pod);
         assert!(left.is_empty(), "pod {} left after Stop + Remove: {left:?}", pod.id);
+        let log = fs::read_to_string(self.containerd.log()).expect("containerd log");
+        let teardown = format!(r#"msg="TearDown network for sandbox \"{}\" successfully""#, pod.id);
+        let teardowns = log.lines().filter(|l| l.contains(&teardown)).count();
+        assert_eq!(teardowns, 2, "pod {}: containerd's successful network teardowns", pod.id);
     }
 
     /// What the pod has on the machine outside the stage's directory, as
