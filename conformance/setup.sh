@@ -16,11 +16,14 @@ command -v nsenter >/dev/null || need_apt+=(util-linux)
 # deploy/check.sh runs the aarch64 static binaries under user-mode emulation.
 command -v qemu-aarch64-static >/dev/null || need_apt+=(qemu-user-static)
 command -v flock >/dev/null || need_apt+=(util-linux)
-# The CRI stage (conformance/cri): a real container runtime, and protoc for
-# its generated CRI client.
+# cluster-ipam: its tests run a real etcd cluster; etcd-client's build runs protoc on etcd's
+# protos, which import protobuf's well-known types (libprotobuf-dev).
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || need_apt+=(etcd-server etcd-client)
+command -v protoc >/dev/null && [ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(protobuf-compiler libprotobuf-dev)
+# The CRI stage (conformance/cri): a real container runtime (its generated CRI
+# client needs protoc too, installed just above).
 command -v containerd >/dev/null || need_apt+=(containerd)
 command -v runc >/dev/null || need_apt+=(runc)
-command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,210 @@
+//! [`Store`] on etcd v3, through the `etcd-client` crate on a
+//! current-thread runtime. Every call shares one deadline (the config's
+//! `timeout`), and transient failures (no leader, a member down) are
+//! retried until it: a client that lost a member mid-call gets its answer
+//! from another one.
+
+use crate::config::EtcdSettings;
+use crate::store::{Cond, Kv, Op, Outcome, Store, StoreError, Txn};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, TxnOp, TxnOpResponse};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Whether this build can speak TLS to etcd.
+pub const TLS: bool = cfg!(feature = "tls");
+
+/// Between retries: long enough for an election at test timeouts, short
+/// enough that a leader change costs a pod little.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+pub struct Etcd {
+    settings: EtcdSettings,
+    deadline: Instant,
+    rt: tokio::runtime::Runtime,
+    client: Option<Client>,
+}
+
+impl Etcd {
+    /// No connection is made until the first call.
+    pub fn new(settings: EtcdSettings, timeout: Duration) -> Result<Etcd, StoreError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Permanent(format!("runtime: {e}")))?;
+        Ok(Etcd { settings, deadline: Instant::now() + timeout, rt, client: None })
+    }
+
+    fn remaining(&self) -> Result<Duration, StoreError> {
+        self.deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()).ok_or_else(|| {
+            StoreError::Transient(format!("no answer within the timeout from {:?}", self.settings.endpoints))
+        })
+    }
+
+    fn options(&self, left: Duration) -> Result<ConnectOptions, StoreError> {
+        let mut o = ConnectOptions::new().with_connect_timeout(left).with_timeout(left);
+        if let (Some(user), Some(file)) = (&self.settings.username, &self.settings.password_file) {
+            let password = std::fs::read_to_string(file)
+                .map_err(|e| StoreError::Permanent(format!("etcd_password_file {}: {e}", file.display())))?;
+            o = o.with_user(user.clone(), password.trim_end_matches(['\r', '\n']).to_string());
+        }
+        tls(o, &self.settings)
+    }
+
+    /// Run `op` with a connected client, retrying transient failures until the deadline.
+    fn call<T, F, Fut>(&mut self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        loop {
+            let left = self.remaining()?;
+            let result = match self.client.clone() {
+                Some(c) => self.rt.block_on(async { tokio::time::timeout(left, op(c)).await }),
+                None => {
+                    let options = self.options(left)?;
+                    let endpoints = self.settings.endpoints.clone();
+                    let connected = self.rt.block_on(async {
+                        tokio::time::timeout(left, Client::connect(endpoints, Some(options))).await
+                    });
+                    match connected {
+                        Ok(Ok(c)) => {
+                            self.client = Some(c);
+                            continue;
+                        }
+                        Ok(Err(e)) => Ok(Err(e)),
+                        Err(elapsed) => Err(elapsed),
+                    }
+                }
+            };
+            let err = match result {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) => classify(e),
+                Err(_) => StoreError::Transient("timed out".into()),
+            };
+            match err {
+                StoreError::Permanent(_) => return Err(err),
+                StoreError::Transient(msg) => {
+                    tracing::debug!("etcd: {msg}; retrying");
+                    let pause = RETRY_PAUSE.min(self.remaining().map_err(|_| StoreError::Transient(msg.clone()))?);
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls(o: ConnectOptions, s: &EtcdSettings) -> Result<ConnectOptions, StoreError> {
+    use etcd_client::{Certificate, Identity, TlsOptions};
+    if s.ca_cert_file.is_none() && s.cert_file.is_none() {
+        return Ok(o);
+    }
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|e| StoreError::Permanent(format!("{}: {e}", p.display())));
+    let mut t = TlsOptions::new();
+    if let Some(ca) = &s.ca_cert_file {
+        t = t.ca_certificate(Certificate::from_pem(read(ca)?));
+    }
+    if let (Some(c), Some(k)) = (&s.cert_file, &s.key_file) {
+        t = t.identity(Identity::from_pem(read(c)?, read(k)?));
+    }
+    Ok(o.with_tls(t))
+}
+
+#[cfg(not(feature = "tls"))]
+fn tls(o: ConnectOptions, _: &EtcdSettings) -> Result<ConnectOptions, StoreError> {
+    Ok(o)
+}
+
+/// Credentials, permissions and bad requests do not get better with a retry.
+fn classify(e: etcd_client::Error) -> StoreError {
+    match &e {
+        etcd_client::Error::GRpcStatus(s) => {
+            // gRPC codes: 3 invalid argument, 7 permission denied, 16 unauthenticated.
+            let code = s.code() as i32;
+            if [3, 7, 16].contains(&code) {
+                StoreError::Permanent(s.message().to_string())
+            } else {
+                StoreError::Transient(s.message().to_string())
+            }
+        }
+        etcd_client::Error::InvalidArgs(m) => StoreError::Permanent(m.clone()),
+        _ => StoreError::Transient(e.to_string()),
+    }
+}
+
+fn kv(k: &etcd_client::KeyValue) -> Kv {
+    Kv {
+        key: String::from_utf8_lossy(k.key()).into_owned(),
+        value: k.value().to_vec(),
+        create_revision: k.create_revision(),
+        mod_revision: k.mod_revision(),
+    }
+}
+
+impl Store for Etcd {
+    fn get(&mut self, key: &str) -> Result<Option<Kv>, StoreError> {
+        let key = key.to_string();
+        self.call(|mut c| {
+            let key = key.clone();
+            async move { c.get(key, None).await }
+        })
+        .map(|r| r.kvs().first().map(kv))
+    }
+
+    fn list(&mut self, prefix: &str, keys_only: bool) -> Result<Vec<Kv>, StoreError> {
+        let prefix = prefix.to_string();
+        self.call(|mut c| {
+            let prefix = prefix.clone();
+            let mut o = GetOptions::new().with_prefix();
+            if keys_only {
+                o = o.with_keys_only();
+            }
+            async move { c.get(prefix, Some(o)).await }
+        })
+        .map(|r| r.kvs().iter().map(kv).collect())
+    }
+
+    fn txn(&mut self, txn: Txn) -> Result<Outcome, StoreError> {
+        let response = self.call(|mut c| {
+            let t = etcd_client::Txn::new()
+                .when(txn.when.iter().map(compare).collect::<Vec<_>>())
+                .and_then(txn.then.iter().map(op).collect::<Vec<_>>())
+                .or_else(txn.read_on_failure.iter().map(|k| TxnOp::get(k.as_str(), None)).collect::<Vec<_>>());
+            async move { c.txn(t).await }
+        })?;
+        if response.succeeded() {
+            return Ok(Outcome::Committed(response.header().map_or(0, |h| h.revision())));
+        }
+        let reads = response
+            .op_responses()
+            .iter()
+            .map(|r| match r {
+                TxnOpResponse::Get(g) => g.kvs().first().map(kv),
+                _ => None,
+            })
+            .collect();
+        Ok(Outcome::Failed(reads))
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        // A linearizable read needs a quorum, as a write does.
+        self.get(crate::keys::PREFIX).map(|_| ())
+    }
+}
+
+fn compare(c: &Cond) -> Compare {
+    match c {
+        Cond::Absent(k) => Compare::create_revision(k.as_str(), CompareOp::Equal, 0),
+        Cond::CreatedAt(k, r) => Compare::create_revision(k.as_str(), CompareOp::Equal, *r),
+        Cond::ModifiedAt(k, r) => Compare::mod_revision(k.as_str(), CompareOp::Equal, *r),
+        Cond::ValueIs(k, v) => Compare::value(k.as_str(), CompareOp::Equal, v.clone()),
+    }
+}
+
+fn op(o: &Op) -> TxnOp {
+    match o {
+        Op::Put(k, v) => TxnOp::put(k.as_str(), v.clone(), None),
+        Op::Delete(k) => TxnOp::delete(k.as_str(), None),
+    }
+}

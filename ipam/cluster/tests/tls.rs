@@ -1,0 +1,47 @@
+//! TLS to etcd. The default build has no TLS (the `tls` cargo feature), and
+//! refuses certificate settings with code 7; with the feature
+//! (`cargo test -p railcni-cluster-ipam --features tls --test tls`) a
+//! 3-member cluster that demands client certificates is used through them.
+
+mod common;
+
+use common::{EtcdCluster, Node, run};
+use serde_json::json;
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn tls_settings_without_the_tls_build_are_code_7() {
+    let cluster = EtcdCluster::start();
+    let node = Node::new("n0", &cluster.endpoints());
+    let ca = node.dir.path().join("ca.pem");
+    std::fs::write(&ca, "not used").unwrap();
+    let out = run("ADD", &node.conf("t", json!({"range": "10.84.0.0/24", "etcd_ca_cert_file": ca})), "c", "net1");
+    assert_eq!(out.code(), 7, "{out:?}");
+    assert!(out.msg().starts_with("ipam.etcd_ca_cert_file"), "{out:?}");
+    assert!(common::list(&cluster.endpoints(), "/railcni/").is_empty());
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_with_client_certificates() {
+    let cluster = EtcdCluster::start_tls();
+    let eps = cluster.endpoints();
+    let tls = cluster.tls().unwrap().clone();
+    let node = Node::new("n0", &eps);
+    let ipam = json!({"range": "10.84.0.0/24", "timeout": 2, "etcd_ca_cert_file": tls.ca,
+        "etcd_cert_file": tls.client_cert, "etcd_key_file": tls.client_key});
+    let conf = node.conf("t", ipam.clone());
+    let out = run("ADD", &conf, "c", "net1");
+    out.assert_ok("ADD over TLS");
+    run("CHECK", &conf, "c", "net1").assert_ok("CHECK over TLS");
+    run("STATUS", &conf, "", "").assert_ok("STATUS over TLS");
+    let keys = cluster.etcdctl(&["get", "--prefix", "--keys-only", "/railcni/ipam/v1/nodes/"]);
+    assert!(keys.contains("/c/net1/"), "{keys}");
+    run("DEL", &conf, "c", "net1").assert_ok("DEL over TLS");
+    // Without a client certificate the cluster refuses the connection: never code 0.
+    let mut bare = ipam;
+    bare.as_object_mut().unwrap().retain(|k, _| k != "etcd_cert_file" && k != "etcd_key_file");
+    let out = run("ADD", &node.conf("t", bare), "d", "net1");
+    assert!(!out.ok(), "ADD without a client certificate: {out:?}");
+    assert_eq!(run("STATUS", &node.conf("t", json!({"range": "10.84.0.0/24", "timeout": 1})), "", "").code(), 50);
+}
