@@ -4,8 +4,8 @@
 
 use crate::proto::runtime_service_client::RuntimeServiceClient;
 use crate::proto::{
-    ListPodSandboxRequest, PodSandbox, PodSandboxConfig, PodSandboxStatusRequest, PodSandboxStatusResponse,
-    RemovePodSandboxRequest, RunPodSandboxRequest, StopPodSandboxRequest, VersionRequest, VersionResponse,
+    PodSandboxConfig, PodSandboxStatusRequest, PodSandboxStatusResponse, RemovePodSandboxRequest, RunPodSandboxRequest,
+    StopPodSandboxRequest, VersionRequest, VersionResponse,
 };
 use hyper_util::rt::TokioIo;
 use std::path::{Path, PathBuf};
@@ -65,10 +65,5 @@ impl Cri {
         let req = RemovePodSandboxRequest { pod_sandbox_id: id.into() };
         self.runtime.block_on(self.client.remove_pod_sandbox(req))?;
         Ok(())
-    }
-
-    pub fn list(&mut self) -> Result<Vec<PodSandbox>, tonic::Status> {
-        let req = ListPodSandboxRequest { filter: None };
-        Ok(self.runtime.block_on(self.client.list_pod_sandbox(req))?.into_inner().items)
     }
 }

@@ -7,7 +7,7 @@ use crate::client::Cri;
 use crate::containerd::Containerd;
 use crate::host_files;
 use crate::node::{self, Node};
-use crate::proto::{LinuxPodSandboxConfig, PodSandboxConfig, PodSandboxMetadata};
+use crate::proto::{LinuxPodSandboxConfig, PodSandboxConfig, PodSandboxMetadata, PodSandboxState};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 #[derive(Clone, Debug)]
 pub struct Pod {
     pub id: String,
+    /// SANDBOX_READY.
+    pub ready: bool,
     /// The pod's IP (status.network.ip).
     pub ip: String,
     /// The pod's network namespace (`/var/run/netns/cni-*`), from the
@@ -86,7 +88,6 @@ impl Stage {
             }),
             hostname: name.into(),
             linux: Some(LinuxPodSandboxConfig { cgroup_parent: self.cgroup_parent() }),
-            ..Default::default()
         }
     }
 
@@ -114,6 +115,7 @@ impl Stage {
     pub fn pod(&mut self, id: &str) -> Pod {
         let resp = self.cri.status(id).unwrap_or_else(|e| panic!("PodSandboxStatus {id}: {e}"));
         let status = resp.status.expect("status");
+        let ready = status.state() == PodSandboxState::SandboxReady;
         let ip = status.network.map(|n| n.ip).unwrap_or_default();
         let info: Value = serde_json::from_str(resp.info.get("info").expect("verbose info")).expect("info is JSON");
         let namespaces = info["runtimeSpec"]["linux"]["namespaces"].as_array().expect("runtime spec namespaces");
@@ -122,7 +124,7 @@ impl Stage {
         if !self.netns.contains(&netns) {
             self.netns.push(netns.clone());
         }
-        Pod { id: id.to_owned(), ip, netns }
+        Pod { id: id.to_owned(), ready, ip, netns }
     }
 
     /// StopPodSandbox (the CNI DEL, the netns removed), then
@@ -135,6 +137,7 @@ impl Stage {
     /// Panics unless the pod works: its reported IP is on its `eth0` and
     /// answers a ping from the node.
     pub fn assert_up(&self, pod: &Pod) {
+        assert!(pod.ready, "pod {} is not SANDBOX_READY", pod.id);
         assert!(!pod.ip.is_empty(), "pod {} has no IP in PodSandboxStatus", pod.id);
         let on_eth0 = node::addresses_in(&pod.netns, "eth0");
         assert!(on_eth0.contains(&pod.ip), "pod {}: status says {}, eth0 has {on_eth0:?}", pod.id, pod.ip);

@@ -42,9 +42,10 @@ fn cni_share_of_run_pod_sandbox_railcni_and_reference() {
     // Wall-clock spans: the machine's load is part of the figures.
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "\nCNI share of RunPodSandbox, {} {} (runtime.v1), {PODS} pods per side, alternating; medians [min-max]; load average {}:",
+        "\nCNI share of RunPodSandbox, {} {} (CRI {}), {PODS} pods per side, alternating; medians [min-max]; load average {}:",
         version.runtime_name,
         version.runtime_version,
+        version.runtime_api_version,
         load.split(' ').next().unwrap_or("?"),
     );
     println!("| plugins | RunPodSandbox | CNI setup (loopback + bridge + host-local) | CNI share |");
