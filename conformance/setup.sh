@@ -20,6 +20,10 @@ command -v flock >/dev/null || need_apt+=(util-linux)
 # protos, which import protobuf's well-known types (libprotobuf-dev).
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || need_apt+=(etcd-server etcd-client)
 command -v protoc >/dev/null && [ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(protobuf-compiler libprotobuf-dev)
+# The CRI stage (conformance/cri): a real container runtime (its generated CRI
+# client needs protoc too, installed just above).
+command -v containerd >/dev/null || need_apt+=(containerd)
+command -v runc >/dev/null || need_apt+=(runc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive

@@ -222,7 +222,13 @@ pub static TUNING: Profile = Profile {
 
 /// A dummy link in the pod (the VM stage: the CI host has no dummy module).
 pub static DUMMY: Profile =
-    Profile { name: "dummy", needs_link: Some("dummy"), invalid: ("ipam", || json!({ "ipam": {} })), ..INTERFACE };
+    // The suite merges this into a working config, so an empty `ipam` would keep its type.
+    Profile {
+        name: "dummy",
+        needs_link: Some("dummy"),
+        invalid: ("ipam.type", || json!({ "ipam": { "type": "" } })),
+        ..INTERFACE
+    };
 
 /// vrf after the prelude's macvlan (the VM stage: the CI host has no vrf module).
 pub static VRF: Profile = Profile {

@@ -15,6 +15,8 @@ pub struct Rule {
     pub iif: Option<String>,
     pub oif: Option<String>,
     pub table: u32,
+    /// `lookup [l3mdev-table]`: the rule the kernel adds for the first VRF of a namespace.
+    pub l3mdev: bool,
 }
 
 impl Rule {
@@ -42,6 +44,9 @@ impl Rule {
         if let Some(o) = &self.oif {
             m.attributes.push(RuleAttribute::Oifname(o.clone()));
         }
+        if self.l3mdev {
+            m.attributes.push(RuleAttribute::L3MDev(true));
+        }
         m
     }
 
@@ -56,6 +61,7 @@ impl Rule {
                 RuleAttribute::Destination(ip) => r.to = IpNetwork::new(ip, m.header.dst_len).ok(),
                 RuleAttribute::Iifname(i) => r.iif = Some(i),
                 RuleAttribute::Oifname(o) => r.oif = Some(o),
+                RuleAttribute::L3MDev(on) => r.l3mdev = on,
                 _ => {}
             }
         }

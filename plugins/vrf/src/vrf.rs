@@ -98,6 +98,13 @@ pub async fn del(req: &Request, vrfname: &str) -> Result<()> {
     let members = links.iter().filter(|l| l.master == Some(vrf.index) && l.name != req.env.ifname).count();
     if members == 0 {
         pod.delete_link(vrf.index).await?;
+        let vrfs_left = links.iter().any(|l| l.index != vrf.index && matches!(l.kind, LinkKind::Vrf { .. }));
+        if !vrfs_left {
+            // The kernel adds `lookup [l3mdev-table]` rules with a namespace's
+            // first VRF and never removes them: with the last VRF gone they
+            // route nothing, and they would outlive the attachment.
+            attach::policy::delete_rules_where(pod, |r| r.l3mdev).await?;
+        }
     }
     Ok(())
 }
