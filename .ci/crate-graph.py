@@ -16,7 +16,10 @@ RULES = [
     ("crates/cni/", set()),  # the protocol
     ("crates/netlink/", set()),  # the kernel, and only the kernel
     ("crates/attach/", {"railcni-cni", "railcni-netlink"}),  # the shared plugin steps
-    ("ipam/cluster/", {"railcni-cni", "railcni-ipam"}),  # etcd-backed IPAM: no kernel
+    # etcd-backed IPAM: no kernel. railcni-testkit only as its tests'
+    # dev-dependency (their etcd cluster, as the conformance suite's), which
+    # links nothing into the plugin: the test kit itself uses no railcni crate.
+    ("ipam/cluster/", {"railcni-cni", "railcni-ipam", "railcni-testkit"}),
     ("ipam/", {"railcni-cni"}),  # host-local and static: no kernel
     ("plugins/", {"railcni-cni", "railcni-netlink", "railcni-attach", "railcni-ipam"}),
     # The tests are black-box: they exec binaries and link no plugin code.

@@ -79,7 +79,8 @@ fn none(_: &Site) -> Value {
 }
 
 /// Every profile, in the order the suite reports them.
-pub static PROFILES: &[&Profile] = &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_LOCAL, &STATIC];
+pub static PROFILES: &[&Profile] =
+    &[&BRIDGE, &MACVLAN, &IPVLAN, &VLAN, &SRIOV, &SBR, &PTP, &HOST_LOCAL, &STATIC, &CLUSTER_IPAM];
 
 /// What a plugin type is unless its profile says otherwise: an interface
 /// plugin with host-local, no master, no `mac` capability, a distinct
@@ -175,6 +176,14 @@ pub static STATIC: Profile = Profile {
     ..INTERFACE
 };
 
+/// Its state lives in etcd ([`crate::cluster_ipam`]: the endpoints, the leak facts).
+pub static CLUSTER_IPAM: Profile = Profile {
+    name: "cluster-ipam",
+    kind: Kind::Ipam,
+    invalid: ("ipam.range", || json!({ "ipam": { "range": "10.96.0.0/33" } })),
+    ..INTERFACE
+};
+
 impl Profile {
     pub fn find(name: &str) -> Option<&'static Profile> {
         PROFILES.iter().copied().find(|p| p.name == name)
@@ -215,6 +224,7 @@ impl Profile {
                 let addr = subnet.replace(".0/24", ".5/24");
                 json!({ "type": "static", "addresses": [{ "address": addr, "gateway": subnet.replace(".0/24", ".1") }], "routes": route })
             }
+            "cluster-ipam" => crate::cluster_ipam::ipam(lab, net, &subnet, route),
             _ => json!({
                 "type": "host-local",
                 "dataDir": lab.ipam_dir(),
