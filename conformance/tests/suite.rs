@@ -3,12 +3,15 @@
 //! reference plugins, whose verdicts must match the committed expectations
 //! (`conformance/expected/reference.json`), so a change on either side shows.
 //! ipvlan and vlan need a kernel the CI host lacks, sriov the VM's igb VFs:
-//! VM stage. Debian has no sriov-cni, so sriov has no reference verdicts.
+//! VM stage. Debian has no sriov-cni, so sriov has no reference verdicts;
+//! there is no reference cluster-ipam either.
 
 use conformance::{self as suite, Profile, Target, Verdict};
 use serde_json::{Value, json};
 use std::path::Path;
-use testkit::binary::{REFERENCE_DIR, our_bin_dir};
+use std::process::Command;
+use testkit::binary::{REFERENCE_DIR, build_dir, our_bin_dir};
+use testkit::cluster_ipam::ENDPOINTS_VAR;
 use testkit::netns::skip_without_root;
 
 /// Runs the suite on our `ty` and fails listing every failed check.
@@ -74,6 +77,55 @@ fn host_local_passes() {
 fn static_passes() {
     ours_pass("static");
 }
+
+/// cluster-ipam against a 3-member etcd on loopback that this test starts.
+/// The `conformance` command runs the suite, as a user with their own etcd
+/// would, told the endpoints by the environment (no other test of this
+/// process sees them). Only the checks that cannot apply to an IPAM plugin
+/// may skip.
+#[test]
+fn cluster_ipam_passes() {
+    if skip_without_root("the conformance suite") {
+        return;
+    }
+    let etcd = testkit::etcd::EtcdCluster::start();
+    let out = Command::new(build_dir("debug").join("conformance"))
+        .arg("--plugins")
+        .arg(our_bin_dir("debug"))
+        .args(["--type", "cluster-ipam", "--format", "json"])
+        .env(ENDPOINTS_VAR, etcd.endpoints().join(","))
+        .output()
+        .expect("target/debug/conformance (cargo build --workspace)");
+    let reports: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("conformance printed no report ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let checks = reports[0]["checks"].as_array().cloned().unwrap_or_default();
+    let mut unexpected = Vec::new();
+    for c in &checks {
+        let field = |k: &str| c[k].as_str().unwrap_or("").to_string();
+        let (id, verdict, reason) = (field("id"), field("verdict"), field("reason"));
+        println!("{id:<40} {verdict:<5} {reason}");
+        let may_skip = IPAM_SKIPS.contains(&id.as_str());
+        if !(verdict == "pass" || verdict == "skip" && may_skip) {
+            unexpected.push(format!("{id}: {verdict} {reason}"));
+        }
+    }
+    assert!(checks.len() > 30, "the report has {} checks: {reports}", checks.len());
+    assert!(unexpected.is_empty(), "railcni cluster-ipam:\n{}", unexpected.join("\n"));
+}
+
+/// The checks that cannot apply to an IPAM plugin (no interface, no
+/// chaining, no `mac`, no netns), which skip for host-local too.
+const IPAM_SKIPS: &[&str] = &[
+    "chain.outputs-prev-result",
+    "del.netns-gone",
+    "check.fails-address-removed",
+    "check.fails-route-removed",
+    "check.fails-link-down",
+    "libcni.chain-after-and-before",
+    "libcni.capability-mac",
+    "multus.delegates-net1-net3",
+    "multus.rollback-on-failed-delegate",
+];
 
 #[test]
 #[ignore = "needs ipvlan (VM stage)"]

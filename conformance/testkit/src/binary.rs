@@ -33,6 +33,12 @@ pub fn our_bin_dir(profile: &str) -> PathBuf {
     if let Some(dir) = std::env::var_os(BIN_DIR_ENV).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
+    build_dir(profile)
+}
+
+/// `<target>/<profile>`, where cargo puts the workspace's binaries (the
+/// plugins, and tools such as `conformance`), `CARGO_TARGET_DIR` honoured.
+pub fn build_dir(profile: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)

@@ -24,8 +24,9 @@ impl Footprint {
     /// The lab's host namespace (links, addresses, routes of every table,
     /// rules, nftables) but what `profile` keeps by design, pod `pod`'s
     /// links (and which are up), rules and routes of every table, the state of the lab's
-    /// devices (SR-IOV VFs), and every file below the lab's dirs that
-    /// reserves an address or names the pod's container.
+    /// devices (SR-IOV VFs), every file below the lab's dirs that
+    /// reserves an address or names the pod's container, and what an
+    /// etcd-backed IPAM holds for the lab ([`crate::cluster_ipam::leftovers`]).
     pub fn take(profile: &Profile, lab: &Lab, pod: usize) -> Footprint {
         let mut facts = BTreeSet::new();
         let keep = |dev: &str| profile.persistent_link(lab, dev);
@@ -50,6 +51,15 @@ impl Footprint {
         }
         if let Ok(out) = nft_list(&lab.host) {
             facts.extend(out.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("host nft {}", l.trim())));
+        }
+        if crate::cluster_ipam::runs_in_node_ns(profile) {
+            // The node's own namespace, which everything else on the node
+            // changes too; an IPAM plugin links no kernel code (the crate
+            // graph), its state is in its records and files.
+            facts.retain(|f| !f.starts_with("host "));
+        }
+        if crate::cluster_ipam::is(profile) {
+            facts.extend(crate::cluster_ipam::leftovers(lab));
         }
         let p = lab.pod(pod);
         if p.exists() {

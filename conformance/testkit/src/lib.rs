@@ -12,13 +12,16 @@
 //!   libcni runtime the labs run plugins through);
 //! - the plugins' facts: one [`profile::Profile`] per plugin type;
 //! - what is left behind: [`footprint`] (the one leak detector), [`store`]
-//!   (host-local's dataDir);
+//!   (host-local's dataDir), [`cluster_ipam`] (cluster-ipam's records in etcd);
+//! - [`etcd`]: a 3-member etcd cluster on loopback, for etcd-backed IPAM;
 //! - results: [`result`] (shape per cniVersion, the kernel agrees), and
 //!   [`vs_reference`] (ours and the reference's side by side).
 
 pub mod binary;
+pub mod cluster_ipam;
 pub mod conf;
 pub mod driver;
+pub mod etcd;
 mod exec;
 pub mod footprint;
 pub mod kernel;

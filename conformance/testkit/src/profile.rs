@@ -101,6 +101,7 @@ pub static PROFILES: &[&Profile] = &[
     &HOST_LOCAL,
     &STATIC,
     &LOOPBACK,
+    &CLUSTER_IPAM,
 ];
 
 /// What a plugin type is unless its profile says otherwise: an interface
@@ -258,6 +259,14 @@ pub static STATIC: Profile = Profile {
     ..INTERFACE
 };
 
+/// Its state lives in etcd ([`crate::cluster_ipam`]: the endpoints, the leak facts).
+pub static CLUSTER_IPAM: Profile = Profile {
+    name: "cluster-ipam",
+    kind: Kind::Ipam,
+    invalid: ("ipam.range", || json!({ "ipam": { "range": "10.96.0.0/33" } })),
+    ..INTERFACE
+};
+
 impl Profile {
     pub fn find(name: &str) -> Option<&'static Profile> {
         PROFILES.iter().copied().find(|p| p.name == name)
@@ -304,6 +313,7 @@ impl Profile {
                 let addr = subnet.replace(".0/24", ".5/24");
                 json!({ "type": "static", "addresses": [{ "address": addr, "gateway": subnet.replace(".0/24", ".1") }], "routes": route })
             }
+            "cluster-ipam" => crate::cluster_ipam::ipam(lab, net, &subnet, route),
             _ => json!({
                 "type": "host-local",
                 "dataDir": lab.ipam_dir(),

@@ -176,7 +176,7 @@ fn add_twice(t: &Target) -> Checked {
     let result = t.add(&lab, 0, &conf)?;
     let second = t.verb(&lab, "ADD", 0, &conf);
     if t.is_ipam() {
-        let held = lab.held_by(0);
+        let held = t.held_by(&lab, 0);
         t.del(&lab, 0, &conf, Some(&result))?;
         return ensure(held.len() <= 1, || format!("one attachment now holds {} addresses: {held:?}", held.len()));
     }
@@ -366,7 +366,7 @@ fn gc_releases(t: &Target) -> Checked {
     let mut gc = conf.clone();
     gc["cni.dev/valid-attachments"] = json!([{ "containerID": lab.cid(a), "ifname": "eth0" }]);
     let out = t.exec(&lab, &Invocation::gc().stdin_json(&gc));
-    let (held_a, held_b) = (lab.held_by(a), lab.held_by(b));
+    let (held_a, held_b) = (t.held_by(&lab, a), t.held_by(&lab, b));
     t.del(&lab, a, &conf, Some(&ra))?;
     t.del(&lab, b, &conf, Some(&rb))?;
     out.check_ok_silent().or_else(|e| fail(format!("GC: {e}")))?;

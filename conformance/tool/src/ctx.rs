@@ -2,8 +2,10 @@
 
 use crate::{Why, fail, skip};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 use testkit::binary::{Binary, Invocation};
+use testkit::cluster_ipam;
 use testkit::lab::Lab;
 use testkit::profile::{Kind, Profile};
 
@@ -85,12 +87,28 @@ impl Target {
     /// A fresh lab with the host side prepared, or a skip when the kernel
     /// cannot host this type.
     pub fn lab(&self) -> Result<Lab, Why> {
-        let mut lab = if self.profile.vfs { Lab::in_current_ns(&self.cni_path) } else { Lab::new(&self.cni_path) };
+        let node_ns = self.profile.vfs || cluster_ipam::runs_in_node_ns(self.profile);
+        let mut lab = if node_ns { Lab::in_current_ns(&self.cni_path) } else { Lab::new(&self.cni_path) };
         self.profile.prepare(&mut lab).map_err(|e| Why::Fail(format!("preparing the host: {e}")))?;
         if let Some(why) = self.profile.kernel_lacks(&lab) {
             return skip(why);
         }
         Ok(lab)
+    }
+
+    /// The addresses the lab's networks hold (address → what records it):
+    /// host-local's reservations, or cluster-ipam's allocation records in etcd.
+    pub fn reservations(&self, lab: &Lab) -> BTreeMap<String, String> {
+        if cluster_ipam::is(self.profile) { cluster_ipam::records(lab, None) } else { lab.reservations() }
+    }
+
+    /// The addresses pod `pod`'s container holds, as [`Target::reservations`] finds them.
+    pub fn held_by(&self, lab: &Lab, pod: usize) -> Vec<String> {
+        if cluster_ipam::is(self.profile) {
+            cluster_ipam::records(lab, Some(&lab.cid(pod))).into_keys().collect()
+        } else {
+            lab.held_by(pod)
+        }
     }
 
     /// The config of network `net` as a runtime sends it on stdin.

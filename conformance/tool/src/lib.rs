@@ -109,6 +109,11 @@ pub fn run(target: &Target, filter: Option<&str>) -> Report {
 }
 
 fn run_one(target: &Target, check: &Check) -> CheckResult {
+    // A plugin that cannot run here at all (cluster-ipam without etcd)
+    // skips every check rather than pass the few that need no state.
+    if let Some(why) = testkit::cluster_ipam::unavailable(target.profile) {
+        return CheckResult { id: check.id, spec: check.spec, verdict: Verdict::Skip, reason: why };
+    }
     // A check that panics (a harness assertion, a failed `ip` call) fails;
     // the lab's Drop has already cleaned up by the time we get here.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (check.run)(target)));

@@ -7,8 +7,10 @@
 //! `--versus DIR` runs the same checks against the plugins in DIR too and
 //! prints both side by side as markdown (A = `--plugins`, B = `--versus`).
 //! TYPE is a profile: bridge, macvlan, ipvlan, vlan, sriov, sbr, ptp,
-//! host-local, static, loopback. DIR holds the plugin and the IPAM plugin its
-//! profile uses (host-local or static; loopback uses none). sriov runs in this namespace on its free VFs
+//! host-local, static, loopback, cluster-ipam. DIR holds the plugin and the
+//! IPAM plugin its profile uses (host-local or static; loopback uses none).
+//! cluster-ipam needs an etcd cluster (`RAILCNI_ETCD_ENDPOINTS`,
+//! comma-separated client URLs; without it every check skips). sriov runs in this namespace on its free VFs
 //! (`CONFORMANCE_SRIOV_PF` picks a PF); sbr runs chained after DIR's macvlan
 //! (else /usr/lib/cni's). Exit status: 0 if no check failed, 1 if one did,
 //! 2 on bad usage.

@@ -70,7 +70,7 @@ fn invalid_ifname(t: &Target) -> Checked {
         let out = t.exec(&lab, &inv.stdin_json(&conf));
         expect_error(&out, None).map_err(|e| prefix(e, &format!("CNI_IFNAME {bad:?}")))?;
     }
-    ensure(lab.reservations().is_empty(), || format!("a refused ADD left reservations: {:?}", lab.reservations()))
+    ensure(t.reservations(&lab).is_empty(), || format!("a refused ADD left reservations: {:?}", t.reservations(&lab)))
 }
 
 fn invalid_container_id(t: &Target) -> Checked {
@@ -82,7 +82,7 @@ fn invalid_container_id(t: &Target) -> Checked {
         let out = t.exec(&lab, &inv.stdin_json(&conf));
         expect_error(&out, None).map_err(|e| prefix(e, &format!("CNI_CONTAINERID {bad:?}")))?;
     }
-    ensure(lab.reservations().is_empty(), || format!("a refused ADD left reservations: {:?}", lab.reservations()))
+    ensure(t.reservations(&lab).is_empty(), || format!("a refused ADD left reservations: {:?}", t.reservations(&lab)))
 }
 
 /// Unknown `CNI_ARGS` keys are refused, unless `IgnoreUnknown` is set.
@@ -121,7 +121,7 @@ fn invalid_config(t: &Target) -> Checked {
     let leaf = key.rsplit('.').next().unwrap_or(key);
     let text = format!("{} {}", err["msg"], err["details"]);
     ensure(text.contains(leaf), || format!("the error does not name {key}: {err}"))?;
-    ensure(lab.reservations().is_empty(), || "a refused ADD left a reservation".into())
+    ensure(t.reservations(&lab).is_empty(), || "a refused ADD left a reservation".into())
 }
 
 /// `patch`'s keys over `conf`, recursively for objects.

@@ -9,16 +9,12 @@
 //! An example, not a binary target, so the image does not ship it. Run:
 //! `cargo build --release --workspace && cargo run --release -p railcni-cluster-ipam --example cluster-ipam-bench`
 
-#[path = "../tests/common/etcd_cluster.rs"]
-#[allow(dead_code)]
-mod etcd_cluster;
-
-use etcd_cluster::EtcdCluster;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use testkit::etcd::EtcdCluster;
 
 const REFERENCE_HOST_LOCAL: &str = "/usr/lib/cni/host-local";
 

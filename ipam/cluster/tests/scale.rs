@@ -6,13 +6,14 @@
 mod common;
 
 use cluster_ipam::alloc::Record;
-use common::netns::NetNs;
 use common::{EtcdCluster, Node, Out, bursts, list, start};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use testkit::lab::macvlan::add_veth_master;
+use testkit::netns::Namespace;
 
 const BURST: usize = 32;
 const RAILS: usize = 8;
@@ -250,8 +251,8 @@ fn macvlan_sample(fleet: &Fleet) {
     let eps = fleet.endpoints();
     let mut seen = HashSet::new();
     for pod in 0..4 {
-        let ns = NetNs::new(&common::unique("cipamp"));
-        ns.add_veth_master("cm0", "cm0p");
+        let ns = Namespace::create(&common::unique("cipamp")).unwrap();
+        add_veth_master(&ns, "cm0", "cm0p").unwrap();
         let cid = format!("macvlan-sample-{pod}");
         let call = |cmd: &str| {
             let mut child = Command::new(&macvlan)
@@ -280,7 +281,8 @@ fn macvlan_sample(fleet: &Fleet) {
         );
         let result: Value = serde_json::from_slice(&out.stdout).unwrap();
         let address = result["ips"][0]["address"].as_str().unwrap().to_string();
-        assert!(ns.addresses("net1").contains(&address), "{address} not on net1: {:?}", ns.addresses("net1"));
+        let on_link = ns.global_addrs("net1");
+        assert!(on_link.contains(&address), "{address} not on net1: {on_link:?}");
         assert!(seen.insert(address.clone()));
         let ip = address.split('/').next().unwrap();
         let rec = list(&eps, "/railcni/ipam/v1/nets/rail0/pools/10.100.0.0_16/addrs/")

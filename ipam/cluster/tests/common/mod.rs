@@ -1,20 +1,17 @@
-//! Test helpers: a 3-member etcd cluster on loopback started per test,
-//! simulated nodes (a settings file and a state dir each), and running the
+//! Test helpers: a 3-member etcd cluster on loopback started per test
+//! (the test kit's, `testkit::etcd`), simulated nodes (a settings file and a state dir each), and running the
 //! `cluster-ipam` binary the way a runtime does.
 #![allow(dead_code)]
-
-pub mod etcd_cluster;
-pub mod netns;
 
 use cluster_ipam::config::EtcdSettings;
 use cluster_ipam::etcd::Etcd;
 use cluster_ipam::store::{Kv, Store};
-pub use etcd_cluster::EtcdCluster;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+pub use testkit::etcd::EtcdCluster;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cluster-ipam");
 

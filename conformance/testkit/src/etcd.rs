@@ -1,6 +1,10 @@
 //! A 3-member etcd cluster on loopback, per test: free ports, a temp data
 //! dir (on tmpfs when there is one: the tests measure the plugin, not the
 //! disk), fast elections. Drop kills exactly the processes it started.
+//!
+//! For the tests of an etcd-backed IPAM (cluster-ipam's own and the
+//! conformance suite's profile). Needs Debian's `etcd-server` and
+//! `etcd-client` (`etcd`, `etcdctl`).
 
 use serde_json::Value;
 use std::net::TcpListener;
@@ -43,7 +47,7 @@ impl Tls {
             "-days",
             "1",
             "-subj",
-            "/CN=cipam-test-ca",
+            "/CN=railcni-etcd-test-ca",
             "-keyout",
             "ca.key",
             "-out",
@@ -57,7 +61,7 @@ impl Tls {
                 "rsa:2048",
                 "-nodes",
                 "-subj",
-                &format!("/CN=cipam-{who}"),
+                &format!("/CN=railcni-etcd-{who}"),
                 "-keyout",
                 &format!("{who}.key"),
                 "-out",
@@ -118,8 +122,8 @@ impl EtcdCluster {
 
     fn start_with(tls: bool) -> EtcdCluster {
         let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-        let dir = tempfile::Builder::new().prefix("cipam-etcd-").tempdir_in(base).unwrap();
-        let token = super::unique("cipam-tok");
+        let dir = tempfile::Builder::new().prefix("railcni-etcd-").tempdir_in(base).unwrap();
+        let token = crate::unique_name("etcd-tok");
         let members = (0..3)
             .map(|i| Member { name: format!("m{i}"), client: free_port(), peer: free_port(), child: None })
             .collect();
@@ -136,6 +140,7 @@ impl EtcdCluster {
         if self.tls.is_some() { "https" } else { "http" }
     }
 
+    /// The client URLs, one per member.
     pub fn endpoints(&self) -> Vec<String> {
         self.members.iter().map(|m| format!("{}://127.0.0.1:{}", self.scheme(), m.client)).collect()
     }
@@ -181,7 +186,7 @@ impl EtcdCluster {
         self.members[i].child = Some(child);
     }
 
-    /// Until every running member answers with a leader (10 s at most).
+    /// Until every running member answers with a leader (20 s at most).
     pub fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
