@@ -8,7 +8,7 @@ pub const REFERENCE_DIR: &str = "/usr/lib/cni";
 
 /// The railcni binaries a pod on a stage may run: loopback for every pod
 /// (containerd runs it itself), the interface plugins and IPAM.
-const RAILCNI: &[&str] = &["loopback", "bridge", "macvlan", "host-local"];
+const RAILCNI: &[&str] = &["loopback", "bridge", "macvlan", "tuning", "host-local"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Plugins {

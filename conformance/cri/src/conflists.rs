@@ -18,6 +18,19 @@ pub fn bridge(network: &str, bridge: &str, subnet: &str, data_dir: &Path) -> Val
     })
 }
 
+/// [`bridge`], then tuning as a rail's NAD chains it: an MTU and a
+/// per-interface sysctl on the pod's `eth0`, its backups in `tuning_dir`.
+pub fn bridge_with_tuning(network: &str, bridge: &str, subnet: &str, data_dir: &Path, tuning_dir: &Path) -> Value {
+    let mut conf = self::bridge(network, bridge, subnet, data_dir);
+    conf["plugins"].as_array_mut().expect("plugins").push(json!({
+        "type": "tuning",
+        "mtu": 1400,
+        "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1" },
+        "dataDir": tuning_dir,
+    }));
+    conf
+}
+
 /// macvlan in bridge mode on `master`, with host-local.
 pub fn macvlan(network: &str, master: &str, subnet: &str, data_dir: &Path) -> Value {
     json!({
