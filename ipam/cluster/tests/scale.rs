@@ -175,8 +175,8 @@ fn leader_sigkilled_mid_burst_and_restarted() {
     // the leader dies may run out of time, so the code-11 path is exercised
     // too, not only the retry inside the deadline.
     let mut fleet = Fleet::new(1.0);
-    // 16 pods per node (2,048 ADDs), not 64: the same shape, a quarter of the CI time.
-    let calls = fleet.calls(16);
+    // The scale run's shape: 16 nodes x 64 pods x 8 rails, 8,192 ADDs.
+    let calls = fleet.calls(64);
     let kill_at = calls.len() / 3 + BURST / 2; // the middle of a burst
     let restart_at = kill_at + 4 * BURST;
     let mut killed = None;
