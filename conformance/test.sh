@@ -39,7 +39,7 @@ bash deploy/check.sh 2>&1 | tee -a "$log"
 # SR-IOV) in one QEMU VM booting Debian's 6.12 kernel, which also reruns the
 # bridge and macvlan scenarios on that kernel; see conformance/vm/README.md.
 bash conformance/vm/prepare.sh
-bash conformance/vm/run.sh conformance/vm/tests.sh --timeout 2700 -- +bridge +macvlan vlan ipvlan sriov sriov_rails suite faults:vm_ bench:ipvlan bench:vlan bench:sriov 2>&1 | tee -a "$log"
+bash conformance/vm/run.sh conformance/vm/tests.sh --timeout 2700 -- +bridge +macvlan vlan ipvlan sriov sriov_rails host_device suite faults:vm_ bench:ipvlan bench:vlan bench:sriov 2>&1 | tee -a "$log"
 # One closing line for the whole run; cargo's own last line is a doctest
 # summary that says "0 passed".
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "railcni: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

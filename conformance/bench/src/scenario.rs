@@ -66,6 +66,16 @@ pub trait Scenario: Sync {
         self.profile().prepare_host(host)?;
         Ok(Vec::new())
     }
+    /// Untimed, in each fresh pod before its ADD: what a chained plugin
+    /// needs there first, and the config that ADD and its DEL get (a
+    /// standalone plugin: the side's config as it is).
+    fn prelude(&self, _pod: &Namespace, conf: &Value) -> Result<Value, String> {
+        Ok(conf.clone())
+    }
+    /// Why ADD->DEL through libcni cannot run, if it cannot (then it is skipped).
+    fn no_libcni(&self) -> Option<&'static str> {
+        None
+    }
     /// Checks the pod after a successful ADD (untimed).
     fn after_add(&self, _pod: &Namespace) -> Result<(), String> {
         Ok(())
@@ -175,26 +185,28 @@ impl Side {
         })
     }
 
-    /// A fresh pod namespace for attachment `cid`, with this thread moved
-    /// into the side's host namespace, where the plugin runs.
-    fn enter_with_pod(&self, cid: &str) -> Result<Namespace, String> {
+    /// A fresh pod namespace for attachment `cid` after the scenario's
+    /// prelude, with the config for it, and this thread moved into the side's
+    /// host namespace, where the plugin runs.
+    fn enter_with_pod(&self, cid: &str) -> Result<(Namespace, Value), String> {
         let pod = Namespace::create(&format!("{}-{cid}", self.host.name()))?;
+        let conf = self.scenario.prelude(&pod, &self.conf).map_err(|e| format!("{}: prelude: {e}", self.label))?;
         self.host.enter_current_thread()?;
-        Ok(pod)
+        Ok((pod, conf))
     }
 
-    fn invocation(&self, verb: &str, cid: &str, pod: &Namespace) -> Invocation {
+    fn invocation(verb: &str, cid: &str, pod: &Namespace, conf: &Value) -> Invocation {
         Invocation::attachment_verb(verb)
             .attachment(cid, "eth0")
             .set("CNI_NETNS", &pod.path_str())
-            .stdin_json(&self.conf)
+            .stdin_json(conf)
             .timeout(OP_TIMEOUT)
     }
 
     /// ADD into a fresh pod namespace, then DEL; only the plugin runs are timed.
     fn add_del(&mut self, cid: &str) -> Result<(Sample, Sample), String> {
-        let pod = self.enter_with_pod(cid)?;
-        let inv = |verb: &str| self.invocation(verb, cid, &pod);
+        let (pod, conf) = self.enter_with_pod(cid)?;
+        let inv = |verb: &str| Side::invocation(verb, cid, &pod, &conf);
         let a = self.plugin.call(&inv("ADD"));
         a.check_ok_json().map_err(|e| format!("{}: ADD: {e}", self.label))?;
         self.scenario.after_add(&pod).map_err(|e| format!("{}: {e}", self.label))?;
@@ -218,8 +230,8 @@ impl Side {
     /// ADD then DEL in a fresh pod, each started by [`peak_rss`]: the
     /// plugin tree's peak RSS for each (KiB).
     fn probe_rss(&mut self, cid: &str) -> Result<(u64, u64), String> {
-        let pod = self.enter_with_pod(cid)?;
-        let inv = |verb: &str| self.invocation(verb, cid, &pod);
+        let (pod, conf) = self.enter_with_pod(cid)?;
+        let inv = |verb: &str| Side::invocation(verb, cid, &pod, &conf);
         let add = peak_rss(&self.plugin, &inv("ADD")).map_err(|e| format!("{}: ADD: {e}", self.label))?;
         let del = peak_rss(&self.plugin, &inv("DEL")).map_err(|e| format!("{}: DEL: {e}", self.label))?;
         Ok((add, del))
@@ -337,7 +349,13 @@ fn run(scenario: &'static dyn Scenario, o: &Opts) -> Result<(), String> {
         }
         None => run_bursts(&sides, &o.bursts, o.burst_reps)?,
     };
-    let libcni = run_libcni(&sides, o.libcni)?;
+    let libcni = match scenario.no_libcni() {
+        Some(why) => {
+            println!("no libcni cycles: {why}");
+            Vec::new()
+        }
+        None => run_libcni(&sides, o.libcni)?,
+    };
     let load_end = loadavg();
     let mut rows: Vec<Row> = Vec::new();
     for op in ["ADD", "DEL"] {

@@ -1,0 +1,73 @@
+//! `bench ptp`, `bench host-device`: a plugin that gives the pod a link of
+//! its own, not one hung off a master, + host-local, ours vs the reference
+//! (the run itself is [`crate::scenario`]'s).
+//!
+//! ptp makes a veth pair per pod and DEL deletes it; host-device moves the
+//! profile's host device (a veth end, `hdev0`) into each fresh pod and DEL
+//! moves it back under its old name. Either way the host namespace must end
+//! the run with exactly the links it was prepared with.
+
+use crate::on_master::{host_links_unchanged, pod_has_eth0, pod_lacks_eth0};
+use crate::scenario::Scenario;
+use serde_json::{Value, json};
+use testkit::lab::macvlan::sorted_names;
+use testkit::netns::Namespace;
+use testkit::profile::{self, Profile};
+
+/// One plugin whose pod link is its own: its profile and what the header says.
+pub struct PodLink {
+    profile: &'static Profile,
+    tag: &'static str,
+    subnet: &'static str,
+    setup: &'static str,
+}
+
+pub const PTP: PodLink =
+    PodLink { profile: &profile::PTP, tag: "rcpbench", subnet: "10.92.0.0/16", setup: "ptp (a veth pair per pod)" };
+
+pub const HOST_DEVICE: PodLink = PodLink {
+    profile: &profile::HOST_DEVICE,
+    tag: "rchbench",
+    subnet: "10.93.0.0/16",
+    setup: "host-device hdev0 (a veth end, moved into each pod and back)",
+};
+
+impl Scenario for PodLink {
+    fn profile(&self) -> &'static Profile {
+        self.profile
+    }
+
+    fn ns_tag(&self) -> &'static str {
+        self.tag
+    }
+
+    fn subnet(&self) -> &'static str {
+        self.subnet
+    }
+
+    fn setup(&self) -> String {
+        self.setup.to_string()
+    }
+
+    fn extra_keys(&self) -> Value {
+        json!({})
+    }
+
+    /// The profile's host devices, if any; returns the host's links.
+    fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
+        self.profile.prepare_host(host)?;
+        Ok(sorted_names(host))
+    }
+
+    fn after_add(&self, pod: &Namespace) -> Result<(), String> {
+        pod_has_eth0(pod)
+    }
+
+    fn after_del(&self, pod: &Namespace) -> Result<(), String> {
+        pod_lacks_eth0(pod)
+    }
+
+    fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String> {
+        host_links_unchanged(host, baseline)
+    }
+}
