@@ -23,6 +23,10 @@ bash conformance/build-driver.sh >/dev/null
 # Regression bounds against the reference, in one run each (see README "Figures").
 RAILCNI_BIN_DIR=$static/bin target/release/bench bridge --quick
 RAILCNI_BIN_DIR=$static/bin target/release/bench macvlan --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench ptp --quick
+# No ratio bound for these two (the bench says why); a failed operation still fails them.
+RAILCNI_BIN_DIR=$static/bin target/release/bench host-device --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench tuning --quick
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --exclude railcni-cri 2>&1 | tee "$log"

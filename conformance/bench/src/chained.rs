@@ -70,6 +70,11 @@ impl Scenario for Tuning {
         Some("tuning needs the prelude's interface in each pod")
     }
 
+    /// Measured: ADD wall 1.23x (10 reps) and 0.64x (50 reps) of the reference's.
+    fn no_quick_bound(&self) -> Option<&'static str> {
+        Some("tuning's ADD is a few ms for both, so 10 reps give no stable ratio")
+    }
+
     fn after_add(&self, pod: &Namespace) -> Result<(), String> {
         pod_has_eth0(pod)?;
         let mtu = pod.ip_json(&["link", "show", POD_LINK.0])?[0]["mtu"].clone();
