@@ -9,8 +9,6 @@
 
 use crate::scenario::Scenario;
 use serde_json::{Value, json};
-use testkit::lab::macvlan::sorted_names;
-use testkit::netns::Namespace;
 use testkit::profile::{self, MASTER, Profile};
 
 /// One plugin on [`MASTER`]: its profile, and the mode the bench pins so
@@ -59,47 +57,4 @@ impl Scenario for OnMaster {
     fn extra_keys(&self) -> Value {
         json!({ self.mode.0: (self.mode.1)() })
     }
-
-    /// The master and its peer; returns the host's links (master, peer, lo).
-    fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
-        self.profile.prepare_host(host)?;
-        Ok(sorted_names(host))
-    }
-
-    fn after_add(&self, pod: &Namespace) -> Result<(), String> {
-        pod_has_eth0(pod)
-    }
-
-    fn after_del(&self, pod: &Namespace) -> Result<(), String> {
-        pod_lacks_eth0(pod)
-    }
-
-    fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String> {
-        host_links_unchanged(host, baseline)
-    }
-}
-
-/// After ADD: the pod has the plugin's `eth0` (shared with [`crate::pod_link`]).
-pub fn pod_has_eth0(pod: &Namespace) -> Result<(), String> {
-    if pod.link("eth0").is_none() {
-        return Err(format!("ADD succeeded but there is no eth0 in the pod\n{}", pod.dump()));
-    }
-    Ok(())
-}
-
-/// After DEL: the pod's `eth0` is gone (deleted, or moved back to the host).
-pub fn pod_lacks_eth0(pod: &Namespace) -> Result<(), String> {
-    if pod.link("eth0").is_some() {
-        return Err("eth0 left in the pod after DEL".into());
-    }
-    Ok(())
-}
-
-/// After the run: the host has exactly the links it was prepared with.
-pub fn host_links_unchanged(host: &Namespace, baseline: &[String]) -> Result<(), String> {
-    let links = sorted_names(host);
-    if links != baseline {
-        return Err(format!("host links changed: {links:?}, was {baseline:?}"));
-    }
-    Ok(())
 }

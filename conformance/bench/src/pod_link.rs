@@ -7,11 +7,8 @@
 //! moves it back under its old name. Either way the host namespace must end
 //! the run with exactly the links it was prepared with.
 
-use crate::on_master::{host_links_unchanged, pod_has_eth0, pod_lacks_eth0};
 use crate::scenario::Scenario;
 use serde_json::{Value, json};
-use testkit::lab::macvlan::sorted_names;
-use testkit::netns::Namespace;
 use testkit::profile::{self, Profile};
 
 /// One plugin whose pod link is its own: its profile and what the header says.
@@ -62,25 +59,7 @@ impl Scenario for PodLink {
         json!({})
     }
 
-    /// The profile's host devices, if any; returns the host's links.
-    fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
-        self.profile.prepare_host(host)?;
-        Ok(sorted_names(host))
-    }
-
     fn no_quick_bound(&self) -> Option<&'static str> {
         self.no_quick_bound
-    }
-
-    fn after_add(&self, pod: &Namespace) -> Result<(), String> {
-        pod_has_eth0(pod)
-    }
-
-    fn after_del(&self, pod: &Namespace) -> Result<(), String> {
-        pod_lacks_eth0(pod)
-    }
-
-    fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String> {
-        host_links_unchanged(host, baseline)
     }
 }

@@ -33,6 +33,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tempfile::TempDir;
 use testkit::binary::{Binary, Invocation, REFERENCE_DIR, our_bin_dir};
+use testkit::lab::macvlan::sorted_names;
 use testkit::netns::{Namespace, have_root, unique_prefix};
 use testkit::profile::{Profile, Site};
 use testkit::store;
@@ -60,11 +61,12 @@ pub trait Scenario: Sync {
     fn plugin(&self) -> &'static str {
         self.profile().name
     }
-    /// Prepares a new host namespace; what it returns (e.g. its links) is
-    /// handed to [`Scenario::leftovers`] after the run.
+    /// Prepares a new host namespace (the profile's master or devices);
+    /// what it returns, by default its links, is handed to
+    /// [`Scenario::leftovers`] after the run.
     fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
         self.profile().prepare_host(host)?;
-        Ok(Vec::new())
+        Ok(sorted_names(host))
     }
     /// Untimed, in each fresh pod before its ADD: what a chained plugin
     /// needs there first, and the config that ADD and its DEL get (a
@@ -82,11 +84,19 @@ pub trait Scenario: Sync {
         None
     }
     /// Checks the pod after a successful ADD (untimed).
-    fn after_add(&self, _pod: &Namespace) -> Result<(), String> {
+    /// By default: the plugin's `eth0` is there.
+    fn after_add(&self, pod: &Namespace) -> Result<(), String> {
+        if pod.link("eth0").is_none() {
+            return Err(format!("ADD succeeded but there is no eth0 in the pod\n{}", pod.dump()));
+        }
         Ok(())
     }
-    /// Checks the pod after a successful DEL (untimed).
-    fn after_del(&self, _pod: &Namespace) -> Result<(), String> {
+    /// Checks the pod after a successful DEL (untimed). By default: `eth0`
+    /// is gone (deleted, or moved back to the host).
+    fn after_del(&self, pod: &Namespace) -> Result<(), String> {
+        if pod.link("eth0").is_some() {
+            return Err("eth0 left in the pod after DEL".into());
+        }
         Ok(())
     }
     /// Why concurrent pods on one network cannot work, if they cannot (then
@@ -95,7 +105,14 @@ pub trait Scenario: Sync {
         self.profile().single_pod
     }
     /// What the run must not have left in the host namespace.
-    fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String>;
+    /// By default: the host has exactly the links it was prepared with.
+    fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String> {
+        let links = sorted_names(host);
+        if links != baseline {
+            return Err(format!("host links changed: {links:?}, was {baseline:?}"));
+        }
+        Ok(())
+    }
 }
 
 /// The usage text of `bench <plugin>`.
