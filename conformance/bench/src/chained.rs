@@ -8,11 +8,11 @@
 //! sides. tuning sets the profile's MTU and `arp_ignore` on ADD and restores
 //! both on DEL; the prelude's link stays in the pod and goes with it.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Net, Scenario};
 use serde_json::{Value, json};
 use testkit::lab::macvlan::{add_veth_master, sorted_names};
 use testkit::netns::Namespace;
-use testkit::profile::{self, Profile};
+use testkit::profile;
 
 /// The pod's end of the prelude's veth pair, and its peer (also in the pod).
 const POD_LINK: (&str, &str) = ("eth0", "prelude0");
@@ -20,17 +20,10 @@ const POD_LINK: (&str, &str) = ("eth0", "prelude0");
 pub struct Tuning;
 
 impl Scenario for Tuning {
-    fn profile(&self) -> &'static Profile {
-        &profile::TUNING
-    }
-
-    fn ns_tag(&self) -> &'static str {
-        "rctbench"
-    }
-
     /// host-local runs only for its own peak RSS: tuning takes no addresses.
-    fn subnet(&self) -> &'static str {
-        "10.94.0.0/16"
+    fn net(&self) -> &Net {
+        static NET: Net = Net { profile: &profile::TUNING, tag: "rctbench", subnet: "10.94.0.0/16" };
+        &NET
     }
 
     fn setup(&self) -> String {

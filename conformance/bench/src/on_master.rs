@@ -7,43 +7,35 @@
 //! is `master0`). The pod's link lives in the pod, so after the run the host
 //! namespace must have exactly the links it started with.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Net, Scenario};
 use serde_json::{Value, json};
-use testkit::profile::{self, MASTER, Profile};
+use testkit::profile::{self, MASTER};
 
 /// One plugin on [`MASTER`]: its profile, and the mode the bench pins so
 /// that ours and the reference run the same one.
 pub struct OnMaster {
-    profile: &'static Profile,
-    tag: &'static str,
-    subnet: &'static str,
+    net: Net,
     mode: (&'static str, fn() -> Value),
 }
 
 pub const MACVLAN: OnMaster = OnMaster {
-    profile: &profile::MACVLAN,
-    tag: "rcmbench",
-    subnet: "10.88.0.0/16",
+    net: Net { profile: &profile::MACVLAN, tag: "rcmbench", subnet: "10.88.0.0/16" },
     mode: ("mode", || json!("bridge")),
 };
 
-pub const IPVLAN: OnMaster =
-    OnMaster { profile: &profile::IPVLAN, tag: "rcibench", subnet: "10.89.0.0/16", mode: ("mode", || json!("l2")) };
+pub const IPVLAN: OnMaster = OnMaster {
+    net: Net { profile: &profile::IPVLAN, tag: "rcibench", subnet: "10.89.0.0/16" },
+    mode: ("mode", || json!("l2")),
+};
 
-pub const VLAN: OnMaster =
-    OnMaster { profile: &profile::VLAN, tag: "rcvbench", subnet: "10.90.0.0/16", mode: ("vlanId", || json!(100)) };
+pub const VLAN: OnMaster = OnMaster {
+    net: Net { profile: &profile::VLAN, tag: "rcvbench", subnet: "10.90.0.0/16" },
+    mode: ("vlanId", || json!(100)),
+};
 
 impl Scenario for OnMaster {
-    fn profile(&self) -> &'static Profile {
-        self.profile
-    }
-
-    fn ns_tag(&self) -> &'static str {
-        self.tag
-    }
-
-    fn subnet(&self) -> &'static str {
-        self.subnet
+    fn net(&self) -> &Net {
+        &self.net
     }
 
     fn setup(&self) -> String {
@@ -51,7 +43,7 @@ impl Scenario for OnMaster {
             Value::String(s) => s,
             other => other.to_string(),
         };
-        format!("{} on {MASTER} (veth, {} {value})", self.profile.name, self.mode.0)
+        format!("{} on {MASTER} (veth, {} {value})", self.net.profile.name, self.mode.0)
     }
 
     fn extra_keys(&self) -> Value {

@@ -7,48 +7,34 @@
 //! moves it back under its old name. Either way the host namespace must end
 //! the run with exactly the links it was prepared with.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Net, Scenario};
 use serde_json::{Value, json};
-use testkit::profile::{self, Profile};
+use testkit::profile;
 
 /// One plugin whose pod link is its own: its profile and what the header says.
 pub struct PodLink {
-    profile: &'static Profile,
-    tag: &'static str,
-    subnet: &'static str,
+    net: Net,
     setup: &'static str,
     /// What [`Scenario::no_quick_bound`] says.
     no_quick_bound: Option<&'static str>,
 }
 
 pub const PTP: PodLink = PodLink {
-    profile: &profile::PTP,
-    tag: "rcpbench",
-    subnet: "10.92.0.0/16",
+    net: Net { profile: &profile::PTP, tag: "rcpbench", subnet: "10.92.0.0/16" },
     setup: "ptp (a veth pair per pod)",
     no_quick_bound: None,
 };
 
 pub const HOST_DEVICE: PodLink = PodLink {
-    profile: &profile::HOST_DEVICE,
-    tag: "rchbench",
-    subnet: "10.93.0.0/16",
+    net: Net { profile: &profile::HOST_DEVICE, tag: "rchbench", subnet: "10.93.0.0/16" },
     setup: "host-device hdev0 (a veth end, moved into each pod and back)",
     // Measured: ADD wall 0.79x (10 reps) and 0.99x (50 reps) of the reference's.
     no_quick_bound: Some("ADD's wall time is the kernel moving the device between namespaces, the same for both"),
 };
 
 impl Scenario for PodLink {
-    fn profile(&self) -> &'static Profile {
-        self.profile
-    }
-
-    fn ns_tag(&self) -> &'static str {
-        self.tag
-    }
-
-    fn subnet(&self) -> &'static str {
-        self.subnet
+    fn net(&self) -> &Net {
+        &self.net
     }
 
     fn setup(&self) -> String {

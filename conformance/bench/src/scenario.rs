@@ -43,16 +43,32 @@ const OP_TIMEOUT: Duration = Duration::from_secs(120);
 /// ADD+DEL pairs per implementation measured for peak RSS.
 const RSS_REPS: usize = 5;
 
+/// What every scenario fixes: the plugin's profile, the tag of its host
+/// namespaces' names, host-local's subnet (distinct per scenario).
+pub struct Net {
+    pub profile: &'static Profile,
+    pub tag: &'static str,
+    pub subnet: &'static str,
+}
+
 /// What one plugin's bench sets up and checks, beyond the plugin's
 /// [`Profile`]. Errors are reported prefixed with the implementation's label.
 pub trait Scenario: Sync {
     /// The plugin's facts: its name (also the `bench` subcommand), its keys,
     /// what the host needs, whether a network holds several pods.
-    fn profile(&self) -> &'static Profile;
+    fn profile(&self) -> &'static Profile {
+        self.net().profile
+    }
     /// Tag of the host namespaces' names.
-    fn ns_tag(&self) -> &'static str;
+    fn ns_tag(&self) -> &'static str {
+        self.net().tag
+    }
     /// host-local's subnet.
-    fn subnet(&self) -> &'static str;
+    fn subnet(&self) -> &'static str {
+        self.net().subnet
+    }
+    /// The three above, as the scenario fixes them.
+    fn net(&self) -> &Net;
     /// The setup as the header line names it, before `+ host-local`.
     fn setup(&self) -> String;
     /// Keys the bench pins beyond the profile's, before `ipam`.
