@@ -227,39 +227,46 @@ mod vf {
         assert!(records.is_empty(), "record left: {records:?}");
     }
 
-    #[test]
-    #[ignore = "needs SR-IOV VFs (VM stage)"]
-    fn moves_a_vf_by_device_id_into_the_pod_and_del_puts_back_name_and_mtu() {
+    /// The VF added to the pod by `deviceID`, at the host's MTU, which the
+    /// pod then changes (as a chained tuning would): the lab, config and result.
+    fn attached() -> (SriovLab, Value, Value) {
         let lab = lab();
         let conf = conf(&lab);
         let result = call(&lab, Invocation::add(), &conf).assert_ok_json();
         assert_eq!(result["interfaces"][0]["name"], "eth0", "{result}");
         assert!(vf_netdevs(&lab).is_empty(), "the VF is still here: {:?}", vf_netdevs(&lab));
-        let eth0 = lab.pod(0).ip_json(&["-d", "link", "show", "eth0"]).unwrap();
+        let eth0 = lab.pod(0).ip_json(&["link", "show", "eth0"]).unwrap();
         assert_eq!(eth0[0]["mtu"], json!(VF_MTU), "{eth0}");
-        // What a chained tuning would do: DEL puts the host's MTU back.
         lab.pod(0).ip(&["link", "set", "eth0", "mtu", "1300"]).unwrap();
-        call(&lab, Invocation::del(), &with_prev_result(&conf, &result)).assert_ok();
+        (lab, conf, result)
+    }
+
+    fn del_ok(lab: &SriovLab, conf: &Value, result: &Value) {
+        call(lab, Invocation::del(), &with_prev_result(conf, result)).assert_ok();
+    }
+
+    #[test]
+    #[ignore = "needs SR-IOV VFs (VM stage)"]
+    fn moves_a_vf_by_device_id_into_the_pod_and_del_puts_back_name_and_mtu() {
+        let (lab, conf, result) = attached();
+        del_ok(&lab, &conf, &result);
         assert!(lab.pod(0).link("eth0").is_none(), "the VF stayed in the pod\n{}", lab.pod(0).dump());
         assert_back(&lab);
         // A repeated DEL (the runtime retries) finds nothing to do.
-        call(&lab, Invocation::del(), &with_prev_result(&conf, &result)).assert_ok();
+        del_ok(&lab, &conf, &result);
         assert_back(&lab);
     }
 
     #[test]
     #[ignore = "needs SR-IOV VFs (VM stage)"]
     fn del_with_the_netns_gone_puts_the_vf_back_name_and_mtu() {
-        let lab = lab();
-        let conf = conf(&lab);
-        let result = call(&lab, Invocation::add(), &conf).assert_ok_json();
-        lab.pod(0).ip(&["link", "set", "eth0", "mtu", "1300"]).unwrap();
+        let (lab, conf, result) = attached();
         // A physical device outlives its netns: the kernel returns it to the
         // initial namespace under its pod name, or `devN` if that is taken,
         // with the pod's MTU. DEL must find it by PCI address and restore both.
         lab.pod(0).delete().unwrap();
         wait_for("the VF back from the dead netns", Duration::from_secs(10), || !vf_netdevs(&lab).is_empty());
-        call(&lab, Invocation::del(), &with_prev_result(&conf, &result)).assert_ok();
+        del_ok(&lab, &conf, &result);
         assert_back(&lab);
     }
 }
