@@ -221,7 +221,7 @@ mod vf {
     #[track_caller]
     fn assert_back(lab: &SriovLab) {
         let name = &lab.vfs[0].netdev;
-        assert_eq!(vf_netdevs(lab), [name.clone()], "the VF is not back under its name");
+        assert_eq!(vf_netdevs(lab), std::slice::from_ref(name), "the VF is not back under its name");
         assert_eq!(mtu_here(name), VF_MTU, "DEL restores the VF's MTU");
         let records = testkit::footprint::state_files(&lab.tmp_path("host-device"));
         assert!(records.is_empty(), "record left: {records:?}");
