@@ -23,6 +23,10 @@ bash conformance/build-driver.sh >/dev/null
 # Regression bounds against the reference, in one run each (see README "Figures").
 RAILCNI_BIN_DIR=$static/bin target/release/bench bridge --quick
 RAILCNI_BIN_DIR=$static/bin target/release/bench macvlan --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench ptp --quick
+# No ratio bound for these two (the bench says why); a failed operation still fails them.
+RAILCNI_BIN_DIR=$static/bin target/release/bench host-device --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench tuning --quick
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --exclude railcni-cri 2>&1 | tee "$log"
@@ -39,7 +43,7 @@ bash deploy/check.sh 2>&1 | tee -a "$log"
 # SR-IOV) in one QEMU VM booting Debian's 6.12 kernel, which also reruns the
 # bridge and macvlan scenarios on that kernel; see conformance/vm/README.md.
 bash conformance/vm/prepare.sh
-bash conformance/vm/run.sh conformance/vm/tests.sh --timeout 2700 -- +bridge +macvlan vlan ipvlan sriov sriov_rails suite faults:vm_ bench:ipvlan bench:vlan bench:sriov 2>&1 | tee -a "$log"
+bash conformance/vm/run.sh conformance/vm/tests.sh --timeout 2700 -- +bridge +macvlan vlan ipvlan sriov sriov_rails host_device suite faults:vm_ bench:ipvlan bench:vlan bench:sriov 2>&1 | tee -a "$log"
 # One closing line for the whole run; cargo's own last line is a doctest
 # summary that says "0 passed".
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "railcni: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

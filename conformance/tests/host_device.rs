@@ -163,3 +163,110 @@ testkit::table_tests!(bad_config_is_code_7 {
         key: "ipam.type"
     },
 });
+
+// ---- VM stage ---------------------------------------------------------------
+
+/// host-device on an SR-IOV VF named by the device plugin's
+/// `runtimeConfig.deviceID` (its PCI address), as Multus hands it over.
+mod vf {
+    use serde_json::{Value, json};
+    use std::time::Duration;
+    use testkit::conf::with_prev_result;
+    use testkit::lab::sriov::{SriovLab, VERSION, wait_for};
+    use testkit::{Invocation, Outcome};
+
+    /// The VF's MTU before the test, not igbvf's default: DEL must restore it.
+    const VF_MTU: u64 = 1400;
+
+    /// A lab with one VF at [`VF_MTU`], and a pod.
+    fn lab() -> SriovLab {
+        let mut lab = SriovLab::new(1);
+        let netdev = &lab.vfs[0].netdev;
+        std::process::Command::new("ip")
+            .args(["link", "set", netdev, "mtu", &VF_MTU.to_string()])
+            .status()
+            .expect("ip link set mtu");
+        lab.add_pod();
+        lab
+    }
+
+    fn conf(lab: &SriovLab) -> Value {
+        json!({
+            "cniVersion": VERSION,
+            "name": lab.net,
+            "type": "host-device",
+            "dataDir": lab.tmp_path("host-device"),
+            "runtimeConfig": { "deviceID": lab.vfs[0].pci },
+        })
+    }
+
+    fn call(lab: &SriovLab, verb: Invocation, conf: &Value) -> Outcome {
+        lab.call_plugin("host-device", verb, 0, "eth0", conf)
+    }
+
+    /// The VF's netdev names in this (the PF's) namespace, found by PCI address.
+    fn vf_netdevs(lab: &SriovLab) -> Vec<String> {
+        std::fs::read_dir(format!("/sys/bus/pci/devices/{}/net", lab.vfs[0].pci))
+            .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    fn mtu_here(name: &str) -> u64 {
+        let out = std::process::Command::new("ip").args(["-j", "link", "show", name]).output().expect("ip");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v[0]["mtu"].as_u64().unwrap_or_default()
+    }
+
+    /// The VF is back here under its old name with its old MTU, and no record is left.
+    #[track_caller]
+    fn assert_back(lab: &SriovLab) {
+        let name = &lab.vfs[0].netdev;
+        assert_eq!(vf_netdevs(lab), std::slice::from_ref(name), "the VF is not back under its name");
+        assert_eq!(mtu_here(name), VF_MTU, "DEL restores the VF's MTU");
+        let records = testkit::footprint::state_files(&lab.tmp_path("host-device"));
+        assert!(records.is_empty(), "record left: {records:?}");
+    }
+
+    /// The VF added to the pod by `deviceID`, at the host's MTU, which the
+    /// pod then changes (as a chained tuning would): the lab, config and result.
+    fn attached() -> (SriovLab, Value, Value) {
+        let lab = lab();
+        let conf = conf(&lab);
+        let result = call(&lab, Invocation::add(), &conf).assert_ok_json();
+        assert_eq!(result["interfaces"][0]["name"], "eth0", "{result}");
+        assert!(vf_netdevs(&lab).is_empty(), "the VF is still here: {:?}", vf_netdevs(&lab));
+        let eth0 = lab.pod(0).ip_json(&["link", "show", "eth0"]).unwrap();
+        assert_eq!(eth0[0]["mtu"], json!(VF_MTU), "{eth0}");
+        lab.pod(0).ip(&["link", "set", "eth0", "mtu", "1300"]).unwrap();
+        (lab, conf, result)
+    }
+
+    fn del_ok(lab: &SriovLab, conf: &Value, result: &Value) {
+        call(lab, Invocation::del(), &with_prev_result(conf, result)).assert_ok();
+    }
+
+    #[test]
+    #[ignore = "needs SR-IOV VFs (VM stage)"]
+    fn moves_a_vf_by_device_id_into_the_pod_and_del_puts_back_name_and_mtu() {
+        let (lab, conf, result) = attached();
+        del_ok(&lab, &conf, &result);
+        assert!(lab.pod(0).link("eth0").is_none(), "the VF stayed in the pod\n{}", lab.pod(0).dump());
+        assert_back(&lab);
+        // A repeated DEL (the runtime retries) finds nothing to do.
+        del_ok(&lab, &conf, &result);
+        assert_back(&lab);
+    }
+
+    #[test]
+    #[ignore = "needs SR-IOV VFs (VM stage)"]
+    fn del_with_the_netns_gone_puts_the_vf_back_name_and_mtu() {
+        let (lab, conf, result) = attached();
+        // A physical device outlives its netns: the kernel returns it to the
+        // initial namespace under its pod name, or `devN` if that is taken,
+        // with the pod's MTU. DEL must find it by PCI address and restore both.
+        lab.pod(0).delete().unwrap();
+        wait_for("the VF back from the dead netns", Duration::from_secs(10), || !vf_netdevs(&lab).is_empty());
+        del_ok(&lab, &conf, &result);
+        assert_back(&lab);
+    }
+}

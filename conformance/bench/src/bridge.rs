@@ -5,25 +5,18 @@
 //! untimed warm-up does it), so every timed ADD finds it and attaches a
 //! veth; DEL must leave no host veth behind.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Net, Scenario};
 use serde_json::{Value, json};
 use std::path::Path;
 use testkit::netns::Namespace;
-use testkit::profile::{self, Profile, Site};
+use testkit::profile::{self, Site};
 
 pub struct Bridge;
 
 impl Scenario for Bridge {
-    fn profile(&self) -> &'static Profile {
-        &profile::BRIDGE
-    }
-
-    fn ns_tag(&self) -> &'static str {
-        "rcbench"
-    }
-
-    fn subnet(&self) -> &'static str {
-        "10.83.0.0/16"
+    fn net(&self) -> &Net {
+        static NET: Net = Net { profile: &profile::BRIDGE, tag: "rcbench", subnet: "10.83.0.0/16" };
+        &NET
     }
 
     fn setup(&self) -> String {

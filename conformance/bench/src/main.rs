@@ -5,27 +5,34 @@
 //! interface plugin with host-local, ADD/DEL, ours vs the reference; what
 //! differs per plugin is a [`scenario::Scenario`] ([`bridge`], [`on_master`]),
 //! the run is [`scenario`]'s (ipvlan and vlan in the VM stage).
+//! `bench ptp`, `bench host-device`: the same for a pod link of the plugin's
+//! own ([`pod_link`]). `bench tuning`: tuning's own ADD/DEL after a prelude
+//! ([`chained`]).
 //! `bench rails`: the added cost of per-rail policy routing ([`rails`]).
 //! `bench sriov`: the sriov plugin on the VM stage's VFs, ours only ([`sriov`]).
 
 mod bridge;
+mod chained;
 mod ipam_scaling;
 mod load;
 mod measure;
 mod on_master;
 mod opts;
+mod pod_link;
 mod rails;
 mod scenario;
 mod sriov;
 mod stats;
 
 use bridge::Bridge;
+use chained::Tuning;
 use on_master::{IPVLAN, MACVLAN, VLAN};
+use pod_link::{HOST_DEVICE, PTP};
 use scenario::Scenario;
 use std::process::ExitCode;
 
 /// The `bench <plugin>` subcommands, in the order `--help` lists them.
-const PLUGINS: [&dyn Scenario; 4] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN];
+const PLUGINS: [&dyn Scenario; 7] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {

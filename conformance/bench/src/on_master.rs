@@ -7,45 +7,35 @@
 //! is `master0`). The pod's link lives in the pod, so after the run the host
 //! namespace must have exactly the links it started with.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Net, Scenario};
 use serde_json::{Value, json};
-use testkit::lab::macvlan::sorted_names;
-use testkit::netns::Namespace;
-use testkit::profile::{self, MASTER, Profile};
+use testkit::profile::{self, MASTER};
 
 /// One plugin on [`MASTER`]: its profile, and the mode the bench pins so
 /// that ours and the reference run the same one.
 pub struct OnMaster {
-    profile: &'static Profile,
-    tag: &'static str,
-    subnet: &'static str,
+    net: Net,
     mode: (&'static str, fn() -> Value),
 }
 
 pub const MACVLAN: OnMaster = OnMaster {
-    profile: &profile::MACVLAN,
-    tag: "rcmbench",
-    subnet: "10.88.0.0/16",
+    net: Net { profile: &profile::MACVLAN, tag: "rcmbench", subnet: "10.88.0.0/16" },
     mode: ("mode", || json!("bridge")),
 };
 
-pub const IPVLAN: OnMaster =
-    OnMaster { profile: &profile::IPVLAN, tag: "rcibench", subnet: "10.89.0.0/16", mode: ("mode", || json!("l2")) };
+pub const IPVLAN: OnMaster = OnMaster {
+    net: Net { profile: &profile::IPVLAN, tag: "rcibench", subnet: "10.89.0.0/16" },
+    mode: ("mode", || json!("l2")),
+};
 
-pub const VLAN: OnMaster =
-    OnMaster { profile: &profile::VLAN, tag: "rcvbench", subnet: "10.90.0.0/16", mode: ("vlanId", || json!(100)) };
+pub const VLAN: OnMaster = OnMaster {
+    net: Net { profile: &profile::VLAN, tag: "rcvbench", subnet: "10.90.0.0/16" },
+    mode: ("vlanId", || json!(100)),
+};
 
 impl Scenario for OnMaster {
-    fn profile(&self) -> &'static Profile {
-        self.profile
-    }
-
-    fn ns_tag(&self) -> &'static str {
-        self.tag
-    }
-
-    fn subnet(&self) -> &'static str {
-        self.subnet
+    fn net(&self) -> &Net {
+        &self.net
     }
 
     fn setup(&self) -> String {
@@ -53,38 +43,10 @@ impl Scenario for OnMaster {
             Value::String(s) => s,
             other => other.to_string(),
         };
-        format!("{} on {MASTER} (veth, {} {value})", self.profile.name, self.mode.0)
+        format!("{} on {MASTER} (veth, {} {value})", self.net.profile.name, self.mode.0)
     }
 
     fn extra_keys(&self) -> Value {
         json!({ self.mode.0: (self.mode.1)() })
-    }
-
-    /// The master and its peer; returns the host's links (master, peer, lo).
-    fn prepare_host(&self, host: &Namespace) -> Result<Vec<String>, String> {
-        self.profile.prepare_host(host)?;
-        Ok(sorted_names(host))
-    }
-
-    fn after_add(&self, pod: &Namespace) -> Result<(), String> {
-        if pod.link("eth0").is_none() {
-            return Err(format!("ADD succeeded but there is no eth0 in the pod\n{}", pod.dump()));
-        }
-        Ok(())
-    }
-
-    fn after_del(&self, pod: &Namespace) -> Result<(), String> {
-        if pod.link("eth0").is_some() {
-            return Err("eth0 left in the pod after DEL".into());
-        }
-        Ok(())
-    }
-
-    fn leftovers(&self, host: &Namespace, baseline: &[String]) -> Result<(), String> {
-        let links = sorted_names(host);
-        if links != baseline {
-            return Err(format!("host links changed: {links:?}, was {baseline:?}"));
-        }
-        Ok(())
     }
 }

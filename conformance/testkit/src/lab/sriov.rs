@@ -132,9 +132,14 @@ impl SriovLab {
         format!("{}-ctr{i}", self.prefix)
     }
 
+    /// `name` in the lab's temp dir: another plugin's records (host-device's).
+    pub fn tmp_path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
     /// The plugin's records.
     pub fn data_dir(&self) -> PathBuf {
-        self.tmp.path().join("sriov")
+        self.tmp_path("sriov")
     }
 
     pub fn ipam_dir(&self) -> PathBuf {
@@ -163,10 +168,16 @@ impl SriovLab {
         c
     }
 
-    /// Runs the plugin here (the PF's namespace) for pod `pod` as `ifname`.
+    /// Runs the sriov plugin here (the PF's namespace) for pod `pod` as `ifname`.
     pub fn call(&self, verb: Invocation, pod: usize, ifname: &str, conf: &Value) -> Outcome {
+        self.call_plugin("sriov", verb, pod, ifname, conf)
+    }
+
+    /// Runs our `plugin` here, as [`SriovLab::call`] runs sriov: for another
+    /// plugin that takes VFs (host-device by `deviceID`).
+    pub fn call_plugin(&self, plugin: &str, verb: Invocation, pod: usize, ifname: &str, conf: &Value) -> Outcome {
         let inv = verb.attachment(&self.cid(pod), ifname).set("CNI_NETNS", &self.pod(pod).path_str()).stdin_json(conf);
-        Binary::ours("sriov").call(&inv)
+        Binary::ours(plugin).call(&inv)
     }
 
     pub fn add(&self, pod: usize, ifname: &str, conf: &Value) -> Outcome {
