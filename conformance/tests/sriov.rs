@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use testkit::lab::sriov::{SriovLab, VERSION, wait_for};
 use testkit::netns::{Namespace, skip_without_root, unique_prefix};
+use testkit::profile::SRIOV;
 use testkit::{Binary, Invocation};
 
 fn addr(result: &Value) -> String {
@@ -288,10 +289,10 @@ fn dpdk_mode_sets_the_pf_side_and_moves_nothing() {
 
 /// A config for a VF that need not exist, run in a scratch pod namespace.
 fn host_conf(extra: Value, data_dir: &std::path::Path) -> Value {
-    let mut c = json!({
-        "cniVersion": VERSION, "name": "sriovnet", "type": "sriov",
-        "deviceID": "0000:af:06.0", "dataDir": data_dir.display().to_string(),
-    });
+    // The profile's dataDir is below `data_dir`: see `record_left`.
+    let mut c = SRIOV.keys_on(data_dir, "0000:af:06.0");
+    c["cniVersion"] = json!(VERSION);
+    c["name"] = json!("sriovnet");
     for (k, v) in extra.as_object().into_iter().flatten() {
         if v.is_null() {
             c.as_object_mut().unwrap().remove(k);
@@ -300,6 +301,13 @@ fn host_conf(extra: Value, data_dir: &std::path::Path) -> Value {
         }
     }
     c
+}
+
+/// Whether the plugin left a record in `conf`'s `dataDir`.
+fn record_left(conf: &Value) -> bool {
+    let dir = conf["dataDir"].as_str().expect("the sriov profile has a dataDir");
+    let records = std::fs::read_dir(dir).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    records.iter().any(|e| e.file_name().to_string_lossy().ends_with(".json"))
 }
 
 #[test]
@@ -334,8 +342,7 @@ fn bad_config_is_refused_naming_the_key() {
         let inv = Invocation::add().attachment("c1", "net1").set("CNI_NETNS", &pod.path_str()).stdin_json(&conf);
         Binary::ours("sriov").call(&inv).check_error_naming(7, &[key]).unwrap_or_else(|e| panic!("{extra}: {e}"));
         assert!(pod.link("net1").is_none(), "{extra}: a link was left in the pod");
-        let left: Vec<_> = std::fs::read_dir(dir.path()).map(|d| d.flatten().collect()).unwrap_or_default();
-        assert!(left.iter().all(|e| !e.file_name().to_string_lossy().ends_with(".json")), "{extra}: a record was left");
+        assert!(!record_left(&conf), "{extra}: a record was left");
     }
 }
 
@@ -392,7 +399,5 @@ fn a_vf_without_a_netdev_here_is_refused_clearly() {
     assert!(!out.success(), "{}", out.describe());
     assert!(out.stdout_str().contains("rcsnopf0"), "the error should name the PF: {}", out.describe());
     assert!(pod.link("net1").is_none());
-    assert!(
-        std::fs::read_dir(data.path()).unwrap().flatten().all(|e| !e.file_name().to_string_lossy().ends_with(".json"))
-    );
+    assert!(!record_left(&conf));
 }

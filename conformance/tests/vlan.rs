@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use testkit::binary::our_cni_path;
 use testkit::driver::Lib;
 use testkit::lab::Lab;
+use testkit::profile::VLAN;
 use testkit::{Binary, Invocation};
 
 /// libcni 1.1.2 (the driver) cannot read 1.1.0 results.
@@ -33,8 +34,9 @@ fn master(lab: &Lab, m: &str) -> String {
     format!("{}{m}", lab.prefix)
 }
 
+/// The vlan profile's keys on `master` (VLAN id 100), with `extra` over them.
 fn vlan_plugin(lab: &Lab, master: &str, extra: Value, subnet: Option<&str>) -> Value {
-    let mut p = json!({ "type": "vlan", "master": master, "vlanId": 100 });
+    let mut p = VLAN.keys_on(lab.tmp(), master);
     for (k, v) in extra.as_object().into_iter().flatten() {
         p[k] = v.clone();
     }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tempfile::TempDir;
 use testkit::binary::{Binary, Invocation, REFERENCE_DIR, our_bin_dir};
 use testkit::netns::{Namespace, have_root, unique_prefix};
+use testkit::profile::{MACVLAN, Profile};
 use testkit::{Outcome, conf};
 
 const VERSION: &str = "1.0.0";
@@ -84,15 +85,11 @@ impl Side {
 
     /// Rail `k`'s macvlan config: its parent, its subnet, a default route.
     fn conf(&self, k: u32) -> Value {
-        let mut c = json!({
-            "cniVersion": VERSION, "name": format!("rail{k}"), "type": "macvlan", "master": format!("par{k}"),
-            "ipam": {
-                "type": "host-local",
-                "dataDir": self.store.path().display().to_string(),
-                "ranges": [[{ "subnet": format!("10.90.{k}.0/24") }]],
-                "routes": [{ "dst": "0.0.0.0/0" }],
-            },
-        });
+        let mut c = MACVLAN.keys_on(self.store.path(), &format!("par{k}"));
+        c["cniVersion"] = json!(VERSION);
+        c["name"] = json!(format!("rail{k}"));
+        c["ipam"] = Profile::host_local(self.store.path(), json!([[{ "subnet": format!("10.90.{k}.0/24") }]]));
+        c["ipam"]["routes"] = json!([{ "dst": "0.0.0.0/0" }]);
         if self.variant == Variant::Policy {
             c["policyRouting"] = json!({});
         }

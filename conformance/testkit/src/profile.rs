@@ -293,6 +293,26 @@ impl Profile {
         keys
     }
 
+    /// The type's keys for one network on a link the caller made: `link`
+    /// is the master of a stacked-link type (instead of [`MASTER`]) or the
+    /// VF of sriov, and `dir` the caller's private directory. For labs,
+    /// benches and tests whose links are their own, so that the type's
+    /// keys stay written once, here.
+    pub fn keys_on(&self, dir: &Path, link: &str) -> Value {
+        let devices = [link.to_string()];
+        let mut keys = self.keys(&Site { prefix: "", dir, devices: &devices, net: 0 });
+        if let Some(master) = keys.get_mut("master") {
+            *master = json!(link);
+        }
+        keys
+    }
+
+    /// host-local storing into `data_dir`, handing out from `ranges`: the
+    /// IPAM every host-local network of the profiles, labs and benches has.
+    pub fn host_local(data_dir: &Path, ranges: Value) -> Value {
+        json!({ "type": "host-local", "dataDir": data_dir.display().to_string(), "ranges": ranges })
+    }
+
     /// The subnet of network number `net` (0-based): distinct per network.
     pub fn subnet(net: usize) -> String {
         format!("10.{}.0.0/24", 90 + net)
@@ -314,12 +334,11 @@ impl Profile {
                 json!({ "type": "static", "addresses": [{ "address": addr, "gateway": subnet.replace(".0/24", ".1") }], "routes": route })
             }
             "cluster-ipam" => crate::cluster_ipam::ipam(lab, net, &subnet, route),
-            _ => json!({
-                "type": "host-local",
-                "dataDir": lab.ipam_dir(),
-                "ranges": [[{ "subnet": subnet }]],
-                "routes": route,
-            }),
+            _ => {
+                let mut ipam = Profile::host_local(&lab.ipam_dir(), json!([[{ "subnet": subnet }]]));
+                ipam["routes"] = route;
+                ipam
+            }
         };
         p
     }
@@ -334,11 +353,7 @@ impl Profile {
             json!({
                 "type": "macvlan",
                 "master": MASTER,
-                "ipam": {
-                    "type": "host-local",
-                    "dataDir": lab.tmp().join("prelude-ipam"),
-                    "ranges": [[{ "subnet": Profile::subnet(net) }]],
-                },
+                "ipam": Profile::host_local(&lab.tmp().join("prelude-ipam"), json!([[{ "subnet": Profile::subnet(net) }]])),
             })
         })
     }

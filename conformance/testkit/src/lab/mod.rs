@@ -110,7 +110,7 @@ impl Lab {
 
     /// host-local over `ranges`, storing into this lab's dataDir.
     pub fn host_local(&self, ranges: Value) -> Value {
-        json!({ "type": "host-local", "dataDir": self.ipam_dir().display().to_string(), "ranges": ranges })
+        crate::profile::Profile::host_local(&self.ipam_dir(), ranges)
     }
 
     /// The bridge plugin object: `{"type":"bridge","bridge":<ours>, ...extra, "ipam": ipam}`.

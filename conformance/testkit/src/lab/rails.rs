@@ -13,6 +13,7 @@ use crate::binary::{Binary, Invocation};
 use crate::driver::{Call, DriverOut};
 use crate::lab::{Lab, plugin_object};
 use crate::netns::Namespace;
+use crate::profile::{MACVLAN, Profile};
 use crate::{Outcome, conf};
 use serde_json::{Value, json};
 use std::ops::Deref;
@@ -67,12 +68,11 @@ impl Rail {
     /// host-local storing into `data_dir`, handing out exactly the rail's
     /// address, with its gateway and a route to the remotes (172.16/16).
     pub fn host_local(&self, data_dir: &Path) -> Value {
-        json!({
-            "type": "host-local",
-            "dataDir": data_dir.display().to_string(),
-            "ranges": [[{ "subnet": self.subnet, "rangeStart": self.addr, "rangeEnd": self.addr, "gateway": self.gw }]],
-            "routes": [{ "dst": "172.16.0.0/16" }],
-        })
+        let range =
+            json!({ "subnet": self.subnet, "rangeStart": self.addr, "rangeEnd": self.addr, "gateway": self.gw });
+        let mut ipam = Profile::host_local(data_dir, json!([[range]]));
+        ipam["routes"] = json!([{ "dst": "172.16.0.0/16" }]);
+        ipam
     }
 
     /// `policy` as the `policyRouting` key (no key when `Value::Null`).
@@ -234,11 +234,7 @@ impl RailsLab {
     /// and `policy` as `policyRouting` (none when `Value::Null`).
     pub fn plugin(&self, k: u32, policy: &Value) -> Value {
         let r = self.rail(k);
-        plugin_object(
-            json!({ "type": "macvlan", "master": r.parent }),
-            Rail::policy_key(policy),
-            r.host_local(&self.ipam_dir()),
-        )
+        plugin_object(MACVLAN.keys_on(self.tmp(), &r.parent), Rail::policy_key(policy), r.host_local(&self.ipam_dir()))
     }
 
     /// Rail `k`'s config as a runtime passes it to the plugin.

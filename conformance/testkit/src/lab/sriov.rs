@@ -10,8 +10,9 @@ use crate::binary::{Binary, Invocation};
 use crate::conf;
 use crate::netns::{Namespace, run_ok, unique_prefix};
 use crate::outcome::Outcome;
+use crate::profile::{Profile, SRIOV};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -132,6 +133,11 @@ impl SriovLab {
         format!("{}-ctr{i}", self.prefix)
     }
 
+    /// The lab's private directory, which holds [`SriovLab::data_dir`].
+    pub fn tmp(&self) -> &Path {
+        self.tmp.path()
+    }
+
     /// `name` in the lab's temp dir: another plugin's records (host-device's).
     pub fn tmp_path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
@@ -148,24 +154,22 @@ impl SriovLab {
 
     /// The sriov config for VF `vf` with the keys of `extra`, and host-local on `subnet` (none: no IPAM).
     pub fn conf(&self, vf: usize, extra: Value, subnet: Option<&str>) -> Value {
-        let mut c = json!({
-            "cniVersion": VERSION,
-            "name": self.net,
-            "type": "sriov",
-            "deviceID": self.vfs[vf].pci,
-            "dataDir": self.data_dir().display().to_string(),
-        });
+        let mut c = self.keys(vf);
+        c["cniVersion"] = json!(VERSION);
+        c["name"] = json!(self.net);
         for (k, v) in extra.as_object().into_iter().flatten() {
             c[k] = v.clone();
         }
         if let Some(s) = subnet {
-            c["ipam"] = json!({
-                "type": "host-local",
-                "dataDir": self.ipam_dir().display().to_string(),
-                "ranges": [[{ "subnet": s }]],
-            });
+            c["ipam"] = Profile::host_local(&self.ipam_dir(), json!([[{ "subnet": s }]]));
         }
         c
+    }
+
+    /// The sriov profile's keys for VF `vf`: its PCI address, and the
+    /// plugin's records in [`SriovLab::data_dir`].
+    pub fn keys(&self, vf: usize) -> Value {
+        SRIOV.keys_on(self.tmp.path(), &self.vfs[vf].pci)
     }
 
     /// Runs the sriov plugin here (the PF's namespace) for pod `pod` as `ifname`.

@@ -17,6 +17,7 @@ use crate::lab::plugin_object;
 use crate::lab::rails::{Rail, RailNode, Subnets};
 use crate::lab::sriov::{SriovLab, igb_pfs};
 use crate::netns::{Namespace, unique_prefix};
+use crate::profile::SRIOV;
 use crate::{Outcome, store};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -75,12 +76,9 @@ impl SriovRailsLab {
     /// host-local handing out the rail's address, `policy` as `policyRouting`.
     pub fn plugin(&self, k: u32, policy: &Value) -> Value {
         let (i, vf) = self.vfs[k as usize - 1];
-        let base = json!({
-            "type": "sriov",
-            "deviceID": self.pfs[i].vfs[vf].pci,
-            "vlan": vlan(k),
-            "dataDir": self.pfs[0].data_dir().display().to_string(),
-        });
+        // Every rail's records are in the first PF lab's data dir.
+        let mut base = SRIOV.keys_on(self.pfs[0].tmp(), &self.pfs[i].vfs[vf].pci);
+        base["vlan"] = json!(vlan(k));
         plugin_object(base, Rail::policy_key(policy), self.rail(k).host_local(&self.tmp.path().join("ipam")))
     }
 
