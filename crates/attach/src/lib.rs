@@ -27,7 +27,7 @@ pub use configure::{Options, configure_iface, routes_for};
 pub use create::{create_in_pod, ensure_free, fits_master, master, remove_on_error, temp_name};
 pub use error::{Error, Result, check_failed};
 pub use lease::lease;
-pub use plugin::{Pod, PodPlugin};
+pub use plugin::{MAC_AND_IPAM_ARGS, Pod, PodPlugin};
 pub use pod_link::{apply, configure, configure_or_remove, del, remove_pod_link, remove_pod_rules};
 pub use runtime::{block_on, pod_if_present, run, with_pod};
 pub use veth::{check_masq, check_veth_peer, create_veth, remove_masq, veth_name};

@@ -7,6 +7,10 @@ use crate::{Result, block_on, with_pod};
 use cni::{CniResult, Error, Plugin, Request};
 use netlink::Sockets;
 
+/// The `CNI_ARGS` of a plugin that takes `MAC` itself and leaves IP and
+/// GATEWAY to the IPAM plugins it delegates to.
+pub const MAC_AND_IPAM_ARGS: &[&str] = &["MAC", "IP", "GATEWAY"];
+
 // The futures run on a current-thread runtime and never cross threads: no `Send` bound is wanted.
 #[allow(async_fn_in_trait)]
 pub trait PodPlugin {

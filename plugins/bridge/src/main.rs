@@ -17,8 +17,7 @@ struct Bridge;
 impl PodPlugin for Bridge {
     type Settings = config::Settings;
     const ABOUT: &'static str = "railcni bridge: connects the pod to a host bridge with a veth pair";
-    /// MAC is ours; IP and GATEWAY belong to the IPAM plugins we delegate to.
-    const KNOWN_ARGS: &'static [&'static str] = &["MAC", "IP", "GATEWAY"];
+    const KNOWN_ARGS: &'static [&'static str] = attach::MAC_AND_IPAM_ARGS;
 
     fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
         config::load(req)

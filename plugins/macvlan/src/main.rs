@@ -13,8 +13,7 @@ struct Macvlan;
 impl PodPlugin for Macvlan {
     type Settings = config::Settings;
     const ABOUT: &'static str = "railcni macvlan: gives the pod a macvlan link on a host interface";
-    /// MAC is ours; IP and GATEWAY belong to the IPAM plugins we delegate to.
-    const KNOWN_ARGS: &'static [&'static str] = &["MAC", "IP", "GATEWAY"];
+    const KNOWN_ARGS: &'static [&'static str] = attach::MAC_AND_IPAM_ARGS;
 
     fn load(&self, req: &Request) -> Result<Self::Settings, cni::Error> {
         config::load(req)

@@ -23,9 +23,8 @@ impl Plugin for Sriov {
         "railcni sriov: gives the pod an SR-IOV VF"
     }
 
-    /// MAC is ours; IP and GATEWAY belong to the IPAM plugins we delegate to.
     fn known_args(&self) -> &'static [&'static str] {
-        &["MAC", "IP", "GATEWAY"]
+        attach::MAC_AND_IPAM_ARGS
     }
 
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
