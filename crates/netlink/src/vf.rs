@@ -182,31 +182,13 @@ impl Netlink {
 
     /// [`Netlink::link_by_pci`], polled until the link shows up or `timeout` passes.
     pub async fn wait_link_by_pci(&self, pci: &str, timeout: Duration) -> Result<Option<Link>, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(link) = self.link_by_pci(pci).await? {
-                return Ok(Some(link));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        poll(timeout, async || self.link_by_pci(pci).await).await
     }
 
     /// The first link that `pred` accepts, polled until one shows up or
     /// `timeout` passes (a device the kernel returns from a dead netns).
     pub async fn wait_link(&self, timeout: Duration, pred: impl Fn(&Link) -> bool) -> Result<Option<Link>, Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(link) = self.links().await?.into_iter().find(&pred) {
-                return Ok(Some(link));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        poll(timeout, async || Ok(self.links().await?.into_iter().find(&pred))).await
     }
 
     /// Remove the alternative name `name` of link `index`, if it has it. A
@@ -294,6 +276,21 @@ impl VfState {
             VfAttr::LinkState(s) => &self.link_state == s,
             VfAttr::Rate { min, max } => self.min_tx_rate == *min && self.max_tx_rate == *max,
         }
+    }
+}
+
+/// `find`, every 100 ms until it finds something or `timeout` passes (the
+/// kernel returns a device from a dead namespace asynchronously).
+async fn poll<T>(timeout: Duration, find: impl AsyncFn() -> Result<Option<T>, Error>) -> Result<Option<T>, Error> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(found) = find().await? {
+            return Ok(Some(found));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
