@@ -520,7 +520,8 @@ fn the_cluster_ipam_rails_through_etcd() {
         std::fs::copy(Binary::ours(p).path(), src.join(p)).unwrap_or_else(|e| panic!("copy {p}: {e}"));
     }
     let endpoints = etcd.endpoints().join(",");
-    secret_volume(&secret, &[("endpoints", &endpoints), ("username", "railcni\n"), ("password", password)]);
+    let keys = [("endpoints", endpoints.as_str()), ("username", "railcni\n"), ("password", password)];
+    secret_volume(&secret, &[&keys[..], &[("node-grace-seconds", "600")]].concat());
     let out = std::process::Command::new(installer())
         .args(["install", "--once", "--src"])
         .arg(&src)
