@@ -9,6 +9,12 @@
   ConfigMap, is a CNI config (JSON object, cniVersion, name, type or
   plugins). Whether the plugins accept it is tested by running them:
   conformance/tests/deploy_examples.rs.
+- A DaemonSet that renders cluster-ipam's settings (railcni-install
+  --cluster-ipam-secret) is wired the way the node needs: the Secret
+  mounted where the flag points, NODE_NAME from spec.nodeName, --host-conf-dir
+  the host path of the volume at --conf-dir, and every railcni-ipam
+  container's --config a host path that container sees at the same path.
+  The example Secret has only keys railcni-install knows.
 - The Dockerfile has the layout the DaemonSet and deploy/check.sh rely on.
 - No YAML file under deploy/ escapes these checks.
 
@@ -91,6 +97,67 @@ def check_nad(where, doc, schema):
         fail(where, "an sriov network needs the k8s.v1.cni.cncf.io/resourceName annotation")
 
 
+# railcni-install's Secret keys (deploy/installer/src/cluster_ipam.rs).
+CLUSTER_IPAM_SECRET_KEYS = {"endpoints", "ca.crt", "tls.crt", "tls.key", "username", "password", "node-grace-seconds"}
+CLUSTER_IPAM_SECRET = "railcni-cluster-ipam-etcd"
+
+
+def flag(args, name):
+    """The value of --name=V or --name V in an args list, else None."""
+    for i, a in enumerate(args):
+        if a.startswith(f"{name}="):
+            return a.split("=", 1)[1]
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def mounted_at(container, volumes, path):
+    """(volume, mountPath) of the mount that holds `path` in `container`, else (None, None)."""
+    best = (None, None)
+    for m in container.get("volumeMounts", []):
+        mp = m["mountPath"].rstrip("/")
+        if (path == mp or path.startswith(mp + "/")) and (best[1] is None or len(mp) > len(best[1])):
+            best = (volumes.get(m["name"]), mp)
+    return best
+
+
+def check_cluster_ipam_wiring(where, doc):
+    """The paths railcni-install writes are the paths the plugin and railcni-ipam read."""
+    spec = doc["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    containers = spec.get("initContainers", []) + spec.get("containers", [])
+    for c in containers:
+        args = c.get("args", [])
+        at = f"{where} container {c['name']}"
+        secret = flag(args, "--cluster-ipam-secret")
+        if secret is None:
+            continue
+        vol, mp = mounted_at(c, volumes, secret)
+        if not vol or vol.get("secret", {}).get("secretName") != CLUSTER_IPAM_SECRET or mp != secret:
+            fail(at, f"--cluster-ipam-secret {secret} is not where the Secret {CLUSTER_IPAM_SECRET} is mounted")
+        if args and args[0] == "uninstall":
+            continue
+        env = {e["name"]: e for e in c.get("env", [])}
+        field = env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if field != "spec.nodeName" and flag(args, "--node-name") is None:
+            fail(at, "NODE_NAME is not set from spec.nodeName (downward API)")
+        conf_dir = flag(args, "--conf-dir") or "/host/etc/cni/net.d"
+        host_conf_dir = flag(args, "--host-conf-dir") or "/etc/cni/net.d"
+        vol, mp = mounted_at(c, volumes, conf_dir)
+        host = vol and vol.get("hostPath", {}).get("path")
+        if not host or host.rstrip("/") + conf_dir[len(mp):] != host_conf_dir.rstrip("/"):
+            fail(at, f"--conf-dir {conf_dir} is not the host's --host-conf-dir {host_conf_dir}")
+    for c in containers:
+        if not any("railcni-ipam" in x for x in c.get("command", [])):
+            continue
+        config = flag(c.get("args", []), "--config") or "/etc/cni/net.d/railcni.d/cluster-ipam.json"
+        vol, mp = mounted_at(c, volumes, config)
+        host = vol and vol.get("hostPath", {}).get("path")
+        if not host or host.rstrip("/") != mp:
+            fail(f"{where} container {c['name']}", f"--config {config} is not on a hostPath mounted at its host path")
+
+
 def check_docs(where, docs, schema):
     for i, doc in enumerate(docs):
         at = f"{where}[{i}] {doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
@@ -105,6 +172,12 @@ def check_docs(where, docs, schema):
         except kubernetes_validate.SchemaNotFoundError:
             fail(at, f"no Kubernetes {K8S_VERSION} schema for {doc.get('apiVersion')} {doc.get('kind')}")
             continue
+        if doc.get("kind") == "DaemonSet":
+            check_cluster_ipam_wiring(at, doc)
+        if doc.get("kind") == "Secret" and doc["metadata"].get("name") == CLUSTER_IPAM_SECRET:
+            keys = set(doc.get("stringData", {})) | set(doc.get("data", {}))
+            if not keys <= CLUSTER_IPAM_SECRET_KEYS or "endpoints" not in keys:
+                fail(at, f"keys {sorted(keys)}: railcni-install knows {sorted(CLUSTER_IPAM_SECRET_KEYS)}, needs endpoints")
         if doc.get("kind") == "ConfigMap":
             for key, value in doc.get("data", {}).items():
                 if key.endswith((".conf", ".conflist")):
@@ -165,6 +238,25 @@ def self_test(schema):
     """Each check must catch the mistake it exists for; else its silence means nothing."""
     ds = load_docs((DEPLOY / "kustomize" / "base" / "daemonset.yaml").read_text())[0]
     nad = load_docs((DEPLOY / "examples" / "sriov.yaml").read_text())[0]
+    overlay = DEPLOY / "kustomize" / "overlays" / "cluster-ipam"
+    rendered = subprocess.run(["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, check=True)
+    (ipam_ds,) = [d for d in load_docs(rendered.stdout) if d["kind"] == "DaemonSet"]
+
+    def broken(edit):
+        doc = json.loads(json.dumps(ipam_ds))
+        edit(doc["spec"]["template"]["spec"])
+        return doc
+
+    def container(spec, name):
+        return next(c for c in spec["containers"] + spec["initContainers"] if c["name"] == name)
+
+    def heartbeat_mount_elsewhere(spec):
+        container(spec, "heartbeat")["volumeMounts"][0]["mountPath"] = "/host/etc/cni/net.d"
+
+    def host_conf_dir_wrong(spec):
+        args = container(spec, "install")["args"]
+        args[args.index("--host-conf-dir=/etc/cni/net.d")] = "--host-conf-dir=/host/etc/cni/net.d"
+
     bad = {
         "unknown field": {**ds, "spec": {**ds["spec"], "replicas": 3}},
         "wrong type": {**ds, "spec": {**ds["spec"], "minReadySeconds": "soon"}},
@@ -172,6 +264,10 @@ def self_test(schema):
         "NAD config not JSON": {**nad, "spec": {"config": "{"}},
         "NAD without type": {**nad, "spec": {"config": '{"cniVersion":"1.0.0","name":"n"}'}},
         "sriov NAD without resourceName": {**nad, "metadata": {"name": "sriov-net"}},
+        "cluster-ipam without NODE_NAME": broken(lambda s: container(s, "install").pop("env")),
+        "heartbeat config not at its host path": broken(heartbeat_mount_elsewhere),
+        "settings paths not the host's": broken(host_conf_dir_wrong),
+        "Secret not mounted at the flag": broken(lambda s: container(s, "install-once")["volumeMounts"].pop()),
     }
     for what, doc in bad.items():
         before = len(failures)

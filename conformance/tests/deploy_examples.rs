@@ -16,6 +16,12 @@
 //!   plugin tests.
 //! - The 8-rail example: one pod gets all 8 rails, each with its default
 //!   route in its own table.
+//! - The cluster-ipam rail examples (flat and routed) need etcd, so the
+//!   tests above leave them to their own test: an etcd cluster with the
+//!   least-privilege user deploy/WALKTHROUGH.md sets up, railcni-install
+//!   rendering the node settings from a Secret volume and installing the
+//!   plugins, then one pod on all 8 rails of each example through the
+//!   installed binaries, and all 8 DELs leaving nothing in etcd.
 //!
 //! Needs root for the namespaces (SKIPPED otherwise) and a debug build
 //! (`cargo build --workspace`). `RAILCNI_BIN_DIR` points the test at other
@@ -26,6 +32,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use testkit::Binary;
 use testkit::binary::{Invocation, our_bin_dir, workspace_dir};
+use testkit::etcd::EtcdCluster;
 use testkit::lab::Lab;
 use testkit::lab::macvlan::add_veth_master;
 use testkit::netns::skip_without_root;
@@ -79,6 +86,11 @@ impl Example {
 
     fn version(&self) -> String {
         self.conf["cniVersion"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Its IPAM needs etcd: tested by `the_cluster_ipam_rails_through_etcd`.
+    fn needs_etcd(&self) -> bool {
+        self.plugin_confs().iter().any(|p| p["ipam"]["type"] == "cluster-ipam")
     }
 }
 
@@ -183,7 +195,7 @@ fn every_plugin_an_example_names_answers_version() {
 fn every_ipam_section_allocates_and_releases() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut checked = 0;
-    for (i, ex) in examples().iter().enumerate() {
+    for (i, ex) in examples().iter().enumerate().filter(|(_, ex)| !ex.needs_etcd()) {
         for mut conf in ex.plugin_confs() {
             let Some(ipam) = conf["ipam"]["type"].as_str().map(str::to_string) else { continue };
             let Some(plugin) = binary(&ipam, &ex.source) else { continue };
@@ -304,7 +316,7 @@ fn every_example_attaches_or_gets_past_its_config() {
         return;
     }
     let mut attached = Vec::new();
-    for ex in examples() {
+    for ex in examples().into_iter().filter(|ex| !ex.needs_etcd()) {
         if attach_and_detach(&ex) {
             attached.push(ex.source.clone());
         }
@@ -366,4 +378,171 @@ fn the_8_rail_pod_gets_all_8_rails() {
         let left = reservations(&lab.ipam_dir().join(ex.name())).unwrap_or_default();
         assert!(left.is_empty(), "{}: reservations left: {left:?}", ex.source);
     }
+}
+
+/// `railcni-install`: beside the plugins in a debug build, one level up
+/// from them in deploy/check.sh's static build (`bin/` holds the plugins).
+fn installer() -> PathBuf {
+    let dir = our_bin_dir("debug");
+    [dir.join("railcni-install"), dir.join("../railcni-install")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no railcni-install in or above {}; build it first", dir.display()))
+}
+
+/// The etcd setup of deploy/WALKTHROUGH.md: a root user, and a user
+/// `railcni` whose role may read and write only `/railcni/`; then auth on.
+/// Returns railcni's password.
+fn least_privilege_user(lab: &Lab, etcd: &EtcdCluster) -> &'static str {
+    lab.host.run(|| {
+        for args in [
+            &["user", "add", "root:deploy-root-pw"][..],
+            &["role", "add", "railcni"],
+            &["role", "grant-permission", "--prefix=true", "railcni", "readwrite", "/railcni/"],
+            &["user", "add", "railcni:deploy-railcni-pw"],
+            &["user", "grant-role", "railcni", "railcni"],
+            &["auth", "enable"],
+        ] {
+            etcd.etcdctl(args);
+        }
+    });
+    "deploy-railcni-pw"
+}
+
+/// Keys under `prefix`, read as etcd's root in the lab's namespace.
+fn etcd_keys(lab: &Lab, etcd: &EtcdCluster, prefix: &str) -> Vec<String> {
+    let out =
+        lab.host.run(|| etcd.etcdctl(&["--user", "root:deploy-root-pw", "get", "--prefix", "--keys-only", prefix]));
+    out.lines().filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// A Kubernetes Secret volume's layout: values in `..data/`, one symlink per key.
+fn secret_volume(dir: &Path, pairs: &[(&str, &str)]) {
+    let data = dir.join("..2026_12_06_data");
+    std::fs::create_dir_all(&data).expect("mkdir secret");
+    for (k, v) in pairs {
+        std::fs::write(data.join(k), v).expect("write secret key");
+        std::os::unix::fs::symlink(format!("..data/{k}"), dir.join(k)).expect("symlink key");
+    }
+    std::os::unix::fs::symlink("..2026_12_06_data", dir.join("..data")).expect("symlink ..data");
+}
+
+/// The 8 rails of a cluster-ipam example in one pod, then gone again: each
+/// address from the rail's range (routed: its /24 slice, gateway .1; flat:
+/// not in the excluded /24, the rail's gateway), the rail's rule and default
+/// route, 8 allocations of this node in etcd while attached, none after.
+fn cluster_ipam_rails(lab: &Lab, etcd: &EtcdCluster, macvlan: &Binary, rails: &[Example], settings: &Path, node: &str) {
+    let state = lab.tmp().join("cluster-ipam-state");
+    let confs: Vec<Value> = rails
+        .iter()
+        .map(|e| {
+            let mut c = e.plugin_confs().remove(0);
+            // As host-local's dataDir: the settings file and state the lab's, not the node's.
+            c["ipam"]["configuration_path"] = json!(settings);
+            c["ipam"]["state_dir"] = json!(state);
+            c
+        })
+        .collect();
+    let routed = confs[0]["ipam"]["routed"] == true;
+    for (r, conf) in confs.iter().enumerate() {
+        let ifname = format!("net{}", r + 1);
+        let out = add(lab, macvlan, conf, &ifname);
+        out.check_ok().unwrap_or_else(|e| panic!("{}: {e}", rails[r].source));
+        let result = out.json().unwrap_or_else(|e| panic!("{e}"));
+        let addrs = lab.pod(0).global_addrs(&ifname);
+        assert_eq!(addrs.len(), 1, "{}: {addrs:?}", rails[r].source);
+        let (ip, prefix) = addrs[0].split_once('/').unwrap_or_default();
+        let o: Vec<u8> = ip.split('.').map(|x| x.parse().unwrap_or(0)).collect();
+        let gateway = result["ips"][0]["gateway"].as_str().unwrap_or_else(|| panic!("no gateway: {result}"));
+        if routed {
+            assert_eq!((o[0], o[1], prefix), (10, 210 + r as u8, "24"), "{}: {ip}/{prefix}", rails[r].source);
+            assert_eq!(gateway, format!("10.{}.{}.1", o[1], o[2]), "{}: the slice's gateway", rails[r].source);
+        } else {
+            assert_eq!((o[0], o[1], prefix), (10, 200 + r as u8, "16"), "{}: {ip}/{prefix}", rails[r].source);
+            assert_ne!(o[2], 0, "{}: {ip} is in the excluded 10.20{r}.0.0/24", rails[r].source);
+            assert_eq!(gateway, format!("10.20{r}.0.1"), "{}", rails[r].source);
+        }
+        let table = 1000 + r;
+        let rules = lab.pod(0).ip(&["rule", "show"]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(rules.contains(&format!("{table}:\tfrom {ip} lookup {table}")), "rail{r}: {rules}");
+        let routes =
+            lab.pod(0).ip_json(&["route", "show", "table", &table.to_string()]).unwrap_or_else(|e| panic!("{e}"));
+        let found = routes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rt| rt["dst"] == "default" && rt["gateway"] == gateway && rt["dev"] == ifname.as_str());
+        assert!(found, "rail{r}: table {table} has no default via {gateway}: {routes}");
+    }
+    assert_eq!(lab.pod(0).links().len(), 9, "lo + 8 rails:\n{}", lab.pod(0).dump());
+    let index = format!("/railcni/ipam/v1/nodes/{node}/att/");
+    let held = etcd_keys(lab, etcd, &index);
+    assert_eq!(held.len(), 8, "this node's index entries in etcd: {held:?}");
+    for (r, conf) in confs.iter().enumerate().rev() {
+        del(lab, macvlan, conf, &format!("net{}", r + 1)).check_ok().unwrap_or_else(|e| panic!("rail{r} DEL: {e}"));
+    }
+    let names: Vec<String> = lab.pod(0).links().iter().map(|l| l.name().to_string()).collect();
+    assert_eq!(names, ["lo"], "{}", lab.pod(0).dump());
+    assert_eq!(etcd_keys(lab, etcd, &index), Vec::<String>::new(), "index entries left after DEL");
+    for conf in &confs {
+        let net = conf["ipam"]["network_name"].as_str().unwrap_or_default();
+        let records = etcd_keys(lab, etcd, &format!("/railcni/ipam/v1/nets/{net}/pools/"));
+        assert!(!records.iter().any(|k| k.contains("/addrs/")), "{net}: allocations left after DEL: {records:?}");
+    }
+}
+
+#[test]
+fn the_cluster_ipam_rails_through_etcd() {
+    if skip_without_root("the cluster-ipam rail examples") {
+        return;
+    }
+    let examples = examples();
+    let in_file = |f: &str| -> Vec<Example> { examples.iter().filter(|e| e.source.contains(f)).cloned().collect() };
+    let (flat, routed) = (in_file("cluster-ipam/flat-rails.yaml"), in_file("cluster-ipam/routed-rails.yaml"));
+    assert_eq!((flat.len(), routed.len()), (8, 8), "{flat:?} {routed:?}");
+    let needing_etcd = examples.iter().filter(|e| e.needs_etcd()).count();
+    assert_eq!(needing_etcd, 16, "a cluster-ipam example this test does not run");
+
+    let confs: Vec<Value> = flat.iter().map(|e| e.plugin_confs().remove(0)).collect();
+    let mut lab = lab_with_masters(&confs);
+    lab.add_pod();
+    // etcd listens on the loopback of the lab's host namespace, where the plugins run.
+    let etcd = lab.host.run(EtcdCluster::start);
+    let password = least_privilege_user(&lab, &etcd);
+
+    // The DaemonSet's install, from a Secret volume and NODE_NAME, into the lab's dirs.
+    let node = format!("{}-node", lab.prefix);
+    let (src, bin, net_d, secret) =
+        (lab.tmp().join("image"), lab.tmp().join("bin"), lab.tmp().join("net.d"), lab.tmp().join("secret"));
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::create_dir_all(&secret).expect("mkdir");
+    for p in ["macvlan", "cluster-ipam"] {
+        std::fs::copy(Binary::ours(p).path(), src.join(p)).unwrap_or_else(|e| panic!("copy {p}: {e}"));
+    }
+    let endpoints = etcd.endpoints().join(",");
+    let keys = [("endpoints", endpoints.as_str()), ("username", "railcni\n"), ("password", password)];
+    secret_volume(&secret, &[&keys[..], &[("node-grace-seconds", "600")]].concat());
+    let out = std::process::Command::new(installer())
+        .args(["install", "--once", "--src"])
+        .arg(&src)
+        .arg("--bin-dir")
+        .arg(&bin)
+        .arg("--conf-dir")
+        .arg(&net_d)
+        .arg("--host-conf-dir")
+        .arg(&net_d)
+        .arg("--cluster-ipam-secret")
+        .arg(&secret)
+        .env("NODE_NAME", &node)
+        .output()
+        .expect("run railcni-install");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "railcni-install: {log}");
+    assert!(!log.contains(password), "the password was printed: {log}");
+    let settings = net_d.join("railcni.d/cluster-ipam.json");
+
+    let macvlan = Binary::find(&bin, "macvlan", "ours").unwrap_or_else(|e| panic!("{e}"));
+    cluster_ipam_rails(&lab, &etcd, &macvlan, &flat, &settings, &node);
+    cluster_ipam_rails(&lab, &etcd, &macvlan, &routed, &settings, &node);
+    println!("16 cluster-ipam rails attached and detached through etcd as user railcni");
 }

@@ -19,6 +19,21 @@ options:
                    file name; repeatable
   --once           exit when done (init container, Job) instead of waiting
                    for SIGTERM (DaemonSet)
+
+cluster-ipam's node settings (see deploy/WALKTHROUGH.md):
+  --cluster-ipam-secret DIR
+                   a mounted Secret (keys endpoints, ca.crt, tls.crt, tls.key,
+                   username, password, node-grace-seconds): its credentials are
+                   copied into --conf-dir/railcni.d/etcd/ and
+                   --conf-dir/railcni.d/cluster-ipam.json is written, all mode
+                   0600; uninstall removes them
+  --node-name NAME the node's name in cluster-ipam (default: $NODE_NAME, which
+                   the DaemonSet sets from spec.nodeName)
+  --host-conf-dir DIR
+                   --conf-dir as the node sees it, for the paths written into
+                   cluster-ipam.json                (default /etc/cni/net.d)
+  --resync SECONDS while waiting, render the Secret again this often, so a
+                   rotated certificate reaches the node; 0: never  (default 60)
   --version        print the version and exit
 ";
 
@@ -36,6 +51,10 @@ pub struct Options {
     pub conf_dir: PathBuf,
     pub conflists: Vec<PathBuf>,
     pub once: bool,
+    pub cluster_ipam_secret: Option<PathBuf>,
+    pub node_name: Option<String>,
+    pub host_conf_dir: PathBuf,
+    pub resync_secs: u64,
 }
 
 /// What the command line asks for.
@@ -54,6 +73,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         conf_dir: PathBuf::from("/host/etc/cni/net.d"),
         conflists: Vec::new(),
         once: false,
+        cluster_ipam_secret: None,
+        node_name: None,
+        host_conf_dir: PathBuf::from("/etc/cni/net.d"),
+        resync_secs: 60,
     };
     let mut verb_seen = false;
     // `--flag=value` is the same as `--flag value`.
@@ -73,6 +96,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--conf-dir" => o.conf_dir = value("--conf-dir")?.into(),
             "--conflist" => o.conflists.push(value("--conflist")?.into()),
             "--once" => o.once = true,
+            "--cluster-ipam-secret" => o.cluster_ipam_secret = Some(value("--cluster-ipam-secret")?.into()),
+            "--node-name" => o.node_name = Some(value("--node-name")?),
+            "--host-conf-dir" => o.host_conf_dir = value("--host-conf-dir")?.into(),
+            "--resync" => {
+                let v = value("--resync")?;
+                o.resync_secs = v.parse().map_err(|_| format!("--resync {v:?} is not a number of seconds"))?;
+            }
             "-h" | "--help" => return Ok(Parsed::Help),
             "--version" => return Ok(Parsed::Version),
             other => return Err(format!("unknown argument {other:?}")),
@@ -97,6 +127,20 @@ mod tests {
         assert_eq!(o.bin_dir, PathBuf::from("/host/opt/cni/bin"));
         assert_eq!(o.conf_dir, PathBuf::from("/host/etc/cni/net.d"));
         assert!(o.conflists.is_empty() && !o.once);
+        assert_eq!((o.cluster_ipam_secret, o.node_name), (None, None));
+        assert_eq!(o.host_conf_dir, PathBuf::from("/etc/cni/net.d"));
+        assert_eq!(o.resync_secs, 60);
+    }
+
+    #[test]
+    fn cluster_ipam_flags() {
+        let parsed = run(&["--cluster-ipam-secret=/s", "--node-name", "n1", "--host-conf-dir", "/h", "--resync", "5"]);
+        let Ok(Parsed::Run(o)) = parsed else { panic!("{parsed:?}") };
+        assert_eq!(o.cluster_ipam_secret, Some(PathBuf::from("/s")));
+        assert_eq!(o.node_name.as_deref(), Some("n1"));
+        assert_eq!(o.host_conf_dir, PathBuf::from("/h"));
+        assert_eq!(o.resync_secs, 5);
+        assert_eq!(run(&["--resync", "soon"]), Err("--resync \"soon\" is not a number of seconds".to_string()));
     }
 
     #[test]

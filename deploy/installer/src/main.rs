@@ -5,6 +5,7 @@
 //! waiting is this program's job too.
 
 mod args;
+mod cluster_ipam;
 mod conflist;
 mod place;
 mod run;
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
         eprintln!("railcni-install: blocking signals: {e}");
         return ExitCode::FAILURE;
     }
-    let opts = match args::parse(std::env::args().skip(1)) {
+    let mut opts = match args::parse(std::env::args().skip(1)) {
         Ok(Parsed::Run(o)) => o,
         Ok(Parsed::Help) => {
             print!("{}", args::USAGE);
@@ -36,6 +37,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if opts.node_name.is_none() {
+        // The downward API's spec.nodeName, in the DaemonSet.
+        opts.node_name = std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty());
+    }
     let done = match opts.verb {
         Verb::Install => run::install(&opts),
         Verb::Uninstall => run::uninstall(&opts),
@@ -46,6 +51,19 @@ fn main() -> ExitCode {
     }
     if opts.once {
         return ExitCode::SUCCESS;
+    }
+    if opts.verb == Verb::Install && opts.cluster_ipam_secret.is_some() && opts.resync_secs > 0 {
+        // Signals stay blocked in this thread too (inherited); SIGTERM ends the process mid-sleep,
+        // and a write it cuts short leaves only a temp file the next run replaces.
+        let o = opts.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(o.resync_secs));
+                if let Err(e) = run::resync_cluster_ipam(&o) {
+                    eprintln!("railcni-install: cluster-ipam settings not updated: {e}");
+                }
+            }
+        });
     }
     eprintln!("railcni-install: done; waiting for SIGTERM");
     match stop.wait() {

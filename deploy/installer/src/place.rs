@@ -8,7 +8,7 @@
 //! or fail with ETXTBSY while the old one runs.
 
 use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -25,14 +25,40 @@ pub fn place(src: &Path, dir: &Path, name: &str, mode: u32) -> io::Result<Placed
     if same_file(src, &dest, Some(mode))? {
         return Ok(Placed::Unchanged);
     }
+    replace(dir, name, mode, |to| io::copy(&mut File::open(src)?, to).map(drop))
+}
+
+/// [`place`] for content made here rather than copied from a file (the
+/// cluster-ipam settings and the credentials from a Secret).
+pub fn place_bytes(bytes: &[u8], dir: &Path, name: &str, mode: u32) -> io::Result<Placed> {
+    if same_content(bytes, &dir.join(name), mode)? {
+        return Ok(Placed::Unchanged);
+    }
+    replace(dir, name, mode, |to| to.write_all(bytes))
+}
+
+/// Writes a temp file in `dir` with `fill`, syncs it, renames it over
+/// `dir/name`, syncs `dir`; on failure, the old file stays and the temp goes.
+fn replace(dir: &Path, name: &str, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<Placed> {
     let tmp = temp_name(dir, name);
-    let written = write_synced(src, &tmp, mode).and_then(|()| fs::rename(&tmp, &dest));
+    let written = write_synced(&tmp, mode, fill).and_then(|()| fs::rename(&tmp, dir.join(name)));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
     sync_dir(dir)?;
     Ok(Placed::Written)
+}
+
+/// Removes `dir/name` whatever it holds (a file only railcni writes);
+/// false if it was not there.
+pub fn remove_owned(dir: &Path, name: &str) -> io::Result<bool> {
+    let _ = fs::remove_file(temp_name(dir, name));
+    match fs::remove_file(dir.join(name)) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+        Ok(()) => sync_dir(dir).map(|()| true),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,20 +118,20 @@ fn temp_name(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.railcni-install.tmp"))
 }
 
-fn write_synced(src: &Path, tmp: &Path, mode: u32) -> io::Result<()> {
+fn write_synced(tmp: &Path, mode: u32, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
     match fs::remove_file(tmp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    let mut from = File::open(src)?;
+    // Created with `mode` from the start: a credential is never readable by others, not even briefly.
     let mut to = OpenOptions::new().write(true).create_new(true).mode(mode).open(tmp)?;
-    io::copy(&mut from, &mut to)?;
+    fill(&mut to)?;
     // The umask may have cleared bits of `mode`.
     to.set_permissions(Permissions::from_mode(mode))?;
     to.sync_all()
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
@@ -124,6 +150,19 @@ fn same_file(src: &Path, dest: &Path, mode: Option<u32>) -> io::Result<bool> {
         return Ok(false);
     }
     same_bytes(File::open(src)?, File::open(dest)?)
+}
+
+/// Whether `dest` is a regular file holding exactly `bytes`, with `mode`.
+fn same_content(bytes: &[u8], dest: &Path, mode: u32) -> io::Result<bool> {
+    let meta = match fs::symlink_metadata(dest) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_file() || meta.len() != bytes.len() as u64 || meta.permissions().mode() & 0o7777 != mode {
+        return Ok(false);
+    }
+    Ok(fs::read(dest)? == bytes)
 }
 
 fn same_bytes(mut a: File, mut b: File) -> io::Result<bool> {

@@ -2,6 +2,7 @@
 //! per file so `kubectl logs` shows what an upgrade changed.
 
 use crate::args::Options;
+use crate::cluster_ipam;
 use crate::conflist;
 use crate::place::{Placed, Removal, back_up, place, remove_if_same};
 use std::fs;
@@ -15,11 +16,16 @@ const BIN_MODE: u32 = 0o755;
 pub const BACKUP_DIR: &str = ".railcni-backup";
 const CONF_MODE: u32 = 0o644;
 
-/// Installs the plugins, then the conflists (a config must never name a
-/// plugin that is not there yet).
+/// Installs cluster-ipam's node settings (read only by cluster-ipam, so
+/// harmless before it is there), the plugins, then the conflists (a config
+/// must never name a plugin that is not there yet). Every input is checked
+/// before anything is written.
 pub fn install(o: &Options) -> Result<(), String> {
     let plugins = plugins(&o.src)?;
     let confs = conflists(&o.conflists)?;
+    if let Some(rendered) = render_cluster_ipam(o)? {
+        cluster_ipam::install(&rendered, &o.conf_dir, true)?;
+    }
     mkdir(&o.bin_dir)?;
     let backup = o.bin_dir.join(BACKUP_DIR);
     for (name, path) in &plugins {
@@ -52,7 +58,27 @@ pub fn uninstall(o: &Options) -> Result<(), String> {
     }
     // Gone once empty; a backup whose plugin someone else has since replaced stays.
     let _ = fs::remove_dir(&backup);
+    // The flag says the settings are ours; the Secret itself is not read.
+    if o.cluster_ipam_secret.is_some() {
+        cluster_ipam::uninstall(&o.conf_dir)?;
+    }
     Ok(())
+}
+
+/// Renders the Secret again and writes what changed (a rotated certificate,
+/// a new endpoint); logs only the files it wrote.
+pub fn resync_cluster_ipam(o: &Options) -> Result<(), String> {
+    match render_cluster_ipam(o)? {
+        Some(rendered) => cluster_ipam::install(&rendered, &o.conf_dir, false).map(drop),
+        None => Ok(()),
+    }
+}
+
+fn render_cluster_ipam(o: &Options) -> Result<Option<cluster_ipam::Rendered>, String> {
+    o.cluster_ipam_secret
+        .as_deref()
+        .map(|secret| cluster_ipam::render(secret, o.node_name.as_deref(), &o.host_conf_dir))
+        .transpose()
 }
 
 fn remove(src: &Path, dir: &Path, name: &str, backup: Option<&Path>) -> Result<(), String> {

@@ -341,3 +341,261 @@ fn the_exec_loop_catches_an_in_place_rewrite() {
     );
     println!("in place: {} of {runs} execs failed, {writer_errors} of 20 writes refused", failures.len());
 }
+
+/// A Secret volume as the kubelet lays it out: the values in a timestamped
+/// dir, `..data` a symlink to it, one symlink per key through `..data`; an
+/// update swaps `..data` atomically.
+struct SecretVolume {
+    dir: PathBuf,
+    generation: u32,
+}
+
+impl SecretVolume {
+    fn new(node: &Node, pairs: &[(&str, &[u8])]) -> SecretVolume {
+        let dir = node.path("secret");
+        fs::create_dir(&dir).unwrap();
+        let mut s = SecretVolume { dir, generation: 0 };
+        s.update(pairs);
+        s
+    }
+
+    fn update(&mut self, pairs: &[(&str, &[u8])]) {
+        self.generation += 1;
+        let data = format!("..2026_12_06_00_00_0{}.{}", self.generation, std::process::id());
+        fs::create_dir(self.dir.join(&data)).unwrap();
+        for (k, v) in pairs {
+            fs::write(self.dir.join(&data).join(k), v).unwrap();
+        }
+        std::os::unix::fs::symlink(&data, self.dir.join("..data_tmp")).unwrap();
+        fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+        for e in fs::read_dir(&self.dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if !name.starts_with("..") && !pairs.iter().any(|(k, _)| *k == name) {
+                fs::remove_file(self.dir.join(&name)).unwrap();
+            }
+        }
+        for (k, _) in pairs {
+            let link = self.dir.join(k);
+            if fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(format!("..data/{k}"), &link).unwrap();
+            }
+        }
+    }
+
+    fn arg(&self) -> String {
+        format!("--cluster-ipam-secret={}", self.dir.display())
+    }
+}
+
+const CA: &[u8] = b"-----BEGIN CERTIFICATE-----\nCA-PLACEHOLDER-1\n-----END CERTIFICATE-----\n";
+const CERT: &[u8] = b"-----BEGIN CERTIFICATE-----\nCLIENT-CERT-1\n-----END CERTIFICATE-----\n";
+const CERT2: &[u8] = b"-----BEGIN CERTIFICATE-----\nCLIENT-CERT-2-ROTATED\n-----END CERTIFICATE-----\n";
+const KEY: &[u8] = b"-----BEGIN PRIVATE KEY-----\nCLIENT-KEY-SECRET-1\n-----END PRIVATE KEY-----\n";
+const PASSWORD: &[u8] = b"pa55-SECRET-word\n";
+
+fn full_secret() -> Vec<(&'static str, &'static [u8])> {
+    vec![
+        ("endpoints", b"https://10.0.0.1:2379,https://10.0.0.2:2379\nhttps://10.0.0.3:2379\n"),
+        ("ca.crt", CA),
+        ("tls.crt", CERT),
+        ("tls.key", KEY),
+        ("username", b"railcni\n"),
+        ("password", PASSWORD),
+        ("node-grace-seconds", b"900"),
+    ]
+}
+
+impl Node {
+    fn railcni_d(&self) -> PathBuf {
+        self.net_d().join("railcni.d")
+    }
+
+    /// install/uninstall with the Secret, NODE_NAME from the "downward API",
+    /// and the config dir's host path being the temp root's.
+    fn ipam_cmd(&self, verb: &str, secret: &SecretVolume) -> Command {
+        let host = format!("--host-conf-dir={}", self.net_d().display());
+        let mut c = self.cmd(verb, &[&secret.arg(), &host, "--once"]);
+        c.env("NODE_NAME", "gpu-node-07");
+        c
+    }
+
+    #[track_caller]
+    fn ipam_ok(&self, verb: &str, secret: &SecretVolume) -> String {
+        let out = self.ipam_cmd(verb, secret).output().unwrap();
+        assert!(out.status.success(), "{verb}: {}", describe(&out));
+        let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+        assert_no_credential(&log);
+        log
+    }
+}
+
+#[track_caller]
+fn assert_no_credential(text: &str) {
+    for needle in ["CA-PLACEHOLDER", "CLIENT-CERT", "CLIENT-KEY-SECRET", "pa55-SECRET"] {
+        assert!(!text.contains(needle), "a credential's content was printed: {text}");
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o7777
+}
+
+fn ino(p: &Path) -> u64 {
+    fs::metadata(p).unwrap().ino()
+}
+
+/// Every name in `dir`, hidden ones too (a leftover temp file shows here).
+fn all_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cluster_ipam_settings_rendered_from_a_secret_updated_and_removed() {
+    let node = Node::new();
+    node.plugin("cluster-ipam", b"cluster-ipam");
+    let mut secret = SecretVolume::new(&node, &full_secret());
+    let log = node.ipam_ok("install", &secret);
+
+    let (dir, etcd) = (node.railcni_d(), node.railcni_d().join("etcd"));
+    let settings_path = dir.join("cluster-ipam.json");
+    let settings: serde_json::Value = serde_json::from_slice(&fs::read(&settings_path).unwrap()).unwrap();
+    let host = |f: &str| serde_json::json!(etcd.join(f));
+    assert_eq!(
+        settings,
+        serde_json::json!({
+            "etcd_endpoints": ["https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"],
+            "etcd_ca_cert_file": host("ca.crt"),
+            "etcd_cert_file": host("tls.crt"),
+            "etcd_key_file": host("tls.key"),
+            "etcd_password_file": host("password"),
+            "etcd_username": "railcni",
+            "node_name": "gpu-node-07",
+            "node_grace_seconds": 900,
+        })
+    );
+    assert_eq!(all_names(&etcd), ["ca.crt", "password", "tls.crt", "tls.key"]);
+    for (name, want) in [("ca.crt", CA), ("tls.crt", CERT), ("tls.key", KEY), ("password", PASSWORD)] {
+        assert_eq!(fs::read(etcd.join(name)).unwrap(), want, "{name}");
+        assert_eq!(mode(&etcd.join(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(&settings_path), 0o600);
+    assert_eq!(mode(&etcd), 0o700);
+    assert_eq!(all_names(&dir), ["cluster-ipam.json", "etcd"]);
+    assert_eq!(log.matches("railcni-install: installed").count(), 6, "{log}");
+
+    // Again: nothing is rewritten.
+    let inodes: Vec<u64> = ["ca.crt", "tls.crt", "tls.key", "password"].map(|f| ino(&etcd.join(f))).to_vec();
+    let settings_ino = ino(&settings_path);
+    let log = node.ipam_ok("install", &secret);
+    assert!(!log.contains("railcni-install: installed"), "{log}");
+    assert_eq!(log.matches("railcni-install: unchanged").count(), 6, "{log}");
+    assert_eq!(["ca.crt", "tls.crt", "tls.key", "password"].map(|f| ino(&etcd.join(f))).to_vec(), inodes);
+    assert_eq!(ino(&settings_path), settings_ino);
+
+    // A rotated client certificate, a new grace, and no more password auth:
+    // the changed files are replaced (new inodes), the rest stay, the
+    // password goes, no temp file is left.
+    let rotated: Vec<(&str, &[u8])> = vec![
+        ("endpoints", b"https://10.0.0.1:2379"),
+        ("ca.crt", CA),
+        ("tls.crt", CERT2),
+        ("tls.key", KEY),
+        ("node-grace-seconds", b"120"),
+    ];
+    secret.update(&rotated);
+    let log = node.ipam_ok("install", &secret);
+    assert!(log.contains(&format!("installed {}", etcd.join("tls.crt").display())), "{log}");
+    assert!(log.contains(&format!("removed {}", etcd.join("password").display())), "{log}");
+    assert_eq!(fs::read(etcd.join("tls.crt")).unwrap(), CERT2);
+    assert_ne!(ino(&etcd.join("tls.crt")), inodes[1], "rewritten in place instead of replaced");
+    assert_eq!(ino(&etcd.join("ca.crt")), inodes[0]);
+    assert_eq!(mode(&etcd.join("tls.crt")), 0o600);
+    assert_eq!(all_names(&etcd), ["ca.crt", "tls.crt", "tls.key"]);
+    assert_eq!(all_names(&dir), ["cluster-ipam.json", "etcd"]);
+    let settings: serde_json::Value = serde_json::from_slice(&fs::read(&settings_path).unwrap()).unwrap();
+    assert_eq!(settings["node_grace_seconds"], 120);
+    assert_eq!(settings["etcd_endpoints"], serde_json::json!(["https://10.0.0.1:2379"]));
+    assert!(settings.get("etcd_password_file").is_none() && settings.get("etcd_username").is_none(), "{settings}");
+    assert_eq!(mode(&settings_path), 0o600);
+
+    // Uninstall removes the settings, the credentials and both dirs; twice is fine.
+    node.ipam_ok("uninstall", &secret);
+    assert!(!dir.exists(), "left: {:?}", all_names(&dir));
+    node.ipam_ok("uninstall", &secret);
+}
+
+#[test]
+fn a_secret_missing_a_key_installs_nothing() {
+    let node = Node::new();
+    node.plugin("cluster-ipam", b"cluster-ipam");
+    let mut pairs = full_secret();
+    pairs.retain(|(k, _)| *k != "ca.crt");
+    let secret = SecretVolume::new(&node, &pairs);
+    let out = node.ipam_cmd("install", &secret).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key \"ca.crt\": missing"), "{err}");
+    assert_no_credential(&err);
+    assert!(!node.bin().exists() && !node.net_d().exists(), "something was written");
+
+    // A half pair, and no node name.
+    let mut pairs = full_secret();
+    pairs.retain(|(k, _)| *k != "tls.key");
+    let secret2 = SecretVolume { dir: node.path("secret2"), generation: 0 };
+    fs::create_dir(&secret2.dir).unwrap();
+    let mut secret2 = secret2;
+    secret2.update(&pairs);
+    let out = node.ipam_cmd("install", &secret2).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key \"tls.key\": missing (tls.crt is set)"),
+        "{}",
+        describe(&out)
+    );
+    let out = node.ipam_cmd("install", &secret).env_remove("NODE_NAME").output().unwrap();
+    let _ = secret;
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NODE_NAME"), "{}", describe(&out));
+    assert!(!node.bin().exists() && !node.net_d().exists(), "something was written");
+}
+
+/// In the DaemonSet the installer keeps running: a Secret the kubelet
+/// updates (a rotated certificate) reaches the node without a restart.
+#[test]
+fn daemon_mode_follows_a_secret_update() {
+    let node = Node::new();
+    node.plugin("cluster-ipam", b"cluster-ipam");
+    let mut secret = SecretVolume::new(&node, &full_secret());
+    let host = format!("--host-conf-dir={}", node.net_d().display());
+    let mut child = node
+        .cmd("install", &[&secret.arg(), &host, "--resync", "1"])
+        .env("NODE_NAME", "gpu-node-07")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cert = node.railcni_d().join("etcd/tls.crt");
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < Duration::from_secs(10), "{what} within 10 s");
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until("installed", &|| fs::read(&cert).is_ok_and(|b| b == CERT));
+    let mut pairs = full_secret();
+    pairs.retain(|(k, _)| *k != "tls.crt");
+    pairs.push(("tls.crt", CERT2));
+    secret.update(&pairs);
+    until("the rotated certificate", &|| fs::read(&cert).is_ok_and(|b| b == CERT2));
+    assert_eq!(mode(&cert), 0o600);
+    assert!(child.try_wait().unwrap().is_none(), "exited instead of waiting");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_for(&mut child, Duration::from_secs(10)).expect("still running 10 s after SIGTERM");
+    assert!(status.success(), "{status}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains(&format!("installed {}", cert.display())), "{log}");
+    assert_no_credential(&log);
+}
