@@ -6,11 +6,13 @@
 //! clean CNI error that leaves nothing. Needs root (SKIPPED otherwise),
 //! `ip` and `tc` (to look at the kernel, never to change it).
 
+use conformance::{self as suite, Profile, Target, Verdict};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use testkit::binary::our_cni_path;
+use testkit::binary::{REFERENCE_DIR, our_bin_dir, our_cni_path};
 use testkit::conf::with_prev_result;
 use testkit::driver::Lib;
 use testkit::lab::Lab;
@@ -284,3 +286,52 @@ testkit::table_tests!(bad_input_is_refused {
         key: "0.3.0"
     },
 });
+
+/// The conformance suite on our bandwidth (after its profile's ptp prelude):
+/// every check that applies passes.
+#[test]
+fn conformance_suite_passes() {
+    if skip_without_root("the conformance suite") {
+        return;
+    }
+    let target = Target::new(&our_bin_dir("debug"), Profile::find("bandwidth").expect("profile")).unwrap();
+    let report = suite::run(&target, None);
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| format!("{}: {}", c.id, c.reason))
+        .collect();
+    assert!(failed.is_empty(), "railcni bandwidth failed:\n{}", failed.join("\n"));
+    assert!(report.count(Verdict::Skip) < report.checks.len() / 4, "most checks were skipped");
+}
+
+/// The reference bandwidth's verdicts, as `conformance/expected/reference.json`
+/// records them under "bandwidth" (`RAILCNI_UPDATE_EXPECTED=1` rewrites that
+/// entry alone; `suite.rs` owns the others).
+#[test]
+fn reference_verdicts_match_the_expected_file() {
+    if skip_without_root("the conformance suite") || !Path::new(REFERENCE_DIR).join("bandwidth").exists() {
+        return;
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../expected/reference.json");
+    let mut file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or(json!({}));
+    let target = Target::new(Path::new(REFERENCE_DIR), Profile::find("bandwidth").expect("profile")).unwrap();
+    let report = suite::run(&target, None);
+    let mut got = serde_json::Map::new();
+    let mut diffs = Vec::new();
+    for c in &report.checks {
+        let v = json!(c.verdict);
+        if file["bandwidth"][c.id] != v {
+            diffs.push(format!("{}: expected {}, got {v} ({})", c.id, file["bandwidth"][c.id], c.reason));
+        }
+        got.insert(c.id.to_string(), v);
+    }
+    if std::env::var_os("RAILCNI_UPDATE_EXPECTED").is_some() {
+        file["bandwidth"] = Value::Object(got);
+        std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap() + "\n").unwrap();
+        return;
+    }
+    assert!(diffs.is_empty(), "the reference bandwidth's verdicts changed:\n{}", diffs.join("\n"));
+}

@@ -6,11 +6,13 @@
 //! input. The reference 1.1.1 has no tap plugin: nothing to compare with.
 //! Needs root (SKIPPED otherwise) and `ip`.
 
+use conformance::{self as suite, Profile, Target, Verdict};
 use serde_json::{Value, json};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+use testkit::binary::our_bin_dir;
 use testkit::driver::Lib;
 use testkit::lab::Lab;
 use testkit::netns::{Namespace, skip_without_root};
@@ -186,3 +188,23 @@ testkit::table_tests!(bad_config_is_code_7 {
     negative_owner_is_code_7: Bad { keys: || json!({ "owner": -1 }), key: "owner" },
     bad_selinux_context_is_code_7: Bad { keys: || json!({ "selinuxcontext": "nonsense" }), key: "selinuxContext" },
 });
+
+/// The conformance suite on our tap: every check that applies passes.
+/// (containernetworking-plugins 1.1.1, Debian's, has no tap: no reference
+/// verdicts; `conformance/expected/reference.json` says so under "tap".)
+#[test]
+fn conformance_suite_passes() {
+    if skip_without_root("the conformance suite") {
+        return;
+    }
+    let target = Target::new(&our_bin_dir("debug"), Profile::find("tap").expect("profile")).unwrap();
+    let report = suite::run(&target, None);
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| format!("{}: {}", c.id, c.reason))
+        .collect();
+    assert!(failed.is_empty(), "railcni tap failed:\n{}", failed.join("\n"));
+    assert!(report.count(Verdict::Skip) < report.checks.len() / 4, "most checks were skipped");
+}

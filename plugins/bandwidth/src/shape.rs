@@ -124,6 +124,8 @@ pub async fn del(req: &Request) -> Result<()> {
 }
 
 pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
+    // The veth it shapes, as prevResult has it (up, its addresses and routes): the shared CHECK.
+    attach::check_pod_link(req, ns, prev, attach::Expect { kind: "veth", up: true }).await?;
     let host = host_veth(req, ns, prev).await?;
     let nl = &ns.host;
     if let Some(l) = s.ingress {
