@@ -58,7 +58,8 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
 /// there too): the value is checked and not applied. With SELinux on it is
 /// refused, rather than silently making an unlabelled device.
 fn selinux(context: &str) -> Result<(), Error> {
-    if context.split(':').count() < 3 || context.split(':').any(str::is_empty) {
+    let printable = context.bytes().all(|b| b.is_ascii_graphic());
+    if !printable || context.split(':').count() < 3 || context.split(':').any(str::is_empty) {
         return Err(Error::config("selinuxContext", format!("{context:?} is not user:role:type[:level]")));
     }
     if std::path::Path::new(SELINUX_FS).exists() {
