@@ -65,7 +65,17 @@ fn throughput(server: &Namespace, client: &Namespace, ip: &str) -> f64 {
             server.run(|| {
                 let l = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("listen on {ip}: {e}"));
                 tx.send(l.local_addr().expect("addr").port()).expect("send port");
-                let (mut conn, _) = l.accept().expect("accept");
+                // Never waits for ever: a client that could not connect fails the test on its side.
+                l.set_nonblocking(true).expect("nonblocking");
+                let until = Instant::now() + Duration::from_secs(5);
+                let mut conn = loop {
+                    match l.accept() {
+                        Ok((c, _)) => break c,
+                        Err(_) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                        Err(e) => return Err(format!("no connection to {ip}: {e}")),
+                    }
+                };
+                conn.set_nonblocking(false).expect("blocking");
                 conn.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
                 let mut buf = vec![0u8; 1 << 16];
                 let mut total = 0usize;
@@ -79,26 +89,28 @@ fn throughput(server: &Namespace, client: &Namespace, ip: &str) -> f64 {
                         }
                         Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                         }
-                        Err(e) => panic!("read: {e}"),
+                        Err(e) => return Err(format!("read: {e}")),
                     }
                     if start.is_some_and(|t: Instant| t.elapsed() >= WINDOW) {
                         break;
                     }
                 }
                 let secs = start.map_or(1.0, |t| t.elapsed().as_secs_f64());
-                total as f64 * 8.0 / secs / 1e6
+                Ok(total as f64 * 8.0 / secs / 1e6)
             })
         });
         let port = rx.recv().expect("port");
-        client.run(|| {
-            let mut conn = TcpStream::connect((ip, port)).unwrap_or_else(|e| panic!("connect to {ip}:{port}: {e}"));
+        let sent = client.run(|| {
+            let mut conn = TcpStream::connect((ip, port)).map_err(|e| format!("connect to {ip}:{port}: {e}"))?;
             conn.set_write_timeout(Some(Duration::from_secs(1))).expect("timeout");
             let chunk = vec![7u8; 1 << 16];
             let deadline = Instant::now() + WINDOW * 4;
             // Until the receiver hangs up.
             while Instant::now() < deadline && conn.write_all(&chunk).is_ok() {}
+            Ok::<(), String>(())
         });
-        receiver.join().expect("receiver")
+        let got = receiver.join().expect("receiver");
+        sent.and(got).unwrap_or_else(|e| panic!("{e}\n{}\n{}", server.dump(), qdiscs(server)))
     })
 }
 
@@ -155,6 +167,54 @@ fn unshaped_is_much_faster() {
     eprintln!("unshaped: out of the pod {out:.0} Mbit/s, into the pod {into:.0} Mbit/s");
     assert!(out > 50.0 && into > 50.0, "unshaped {out:.0} / {into:.0} Mbit/s");
     lab.del_ok(0, Lib::Libcni);
+}
+
+/// A lab whose bandwidth has the rates and `subnets` (a key and its list).
+fn subnet_lab(key: &str, list: Value) -> Option<Lab> {
+    let lab = lab(true)?;
+    let mut bw = limits();
+    bw[key] = list;
+    lab.write_conflist(&lab.conflist(V, vec![ptp(&lab), bw]));
+    Some(lab)
+}
+
+/// Mbit/s out of and into pod 0 of `lab` (ADD before, DEL after), and the
+/// root qdiscs ADD made.
+fn both_ways(lab: &Lab) -> (f64, f64, String) {
+    let (result, _) = lab.add_ok(0, Lib::Libcni);
+    lab.check_ok(0, Lib::Libcni);
+    let tc = qdiscs(&lab.host);
+    let out = throughput(&lab.host, lab.pod(0), GATEWAY);
+    let into = throughput(lab.pod(0), &lab.host, &pod_address(&result));
+    lab.del_ok(0, Lib::Libcni);
+    assert!(ifbs(lab).is_empty(), "ifb left: {:?}", ifbs(lab));
+    let left = qdiscs(&lab.host);
+    assert!(!left.contains("htb") && !left.contains("ingress"), "qdiscs left:\n{left}");
+    (out, into, tc)
+}
+
+/// shapedSubnets limits only traffic with those subnets, unshapedSubnets
+/// all but it (an htb tree on the host veth and on the ifb).
+#[test]
+fn subnets_choose_what_is_limited() {
+    let gw = json!([format!("{GATEWAY}/32")]);
+    let cases = [
+        ("shapedSubnets", gw.clone(), true),
+        ("shapedSubnets", json!(["192.0.2.0/24", "2001:db8::/32"]), false),
+        ("unshapedSubnets", gw, false),
+        ("unshapedSubnets", json!(["192.0.2.0/24"]), true),
+    ];
+    for (key, list, limited) in cases {
+        let Some(lab) = subnet_lab(key, list.clone()) else { return };
+        let (out, into, tc) = both_ways(&lab);
+        eprintln!("{key} {list}: out of the pod {out:.1} Mbit/s, into the pod {into:.1} Mbit/s");
+        assert!(tc.contains("qdisc htb 1: dev"), "no htb:\n{tc}");
+        if limited {
+            assert!((5.0..12.0).contains(&out) && (5.0..12.0).contains(&into), "{key} {list}: {out:.1} / {into:.1}");
+        } else {
+            assert!(out > 50.0 && into > 50.0, "{key} {list}: {out:.1} / {into:.1} Mbit/s, should be unlimited");
+        }
+    }
 }
 
 /// Our bandwidth and the reference's on the same ptp attachment, exec'd as

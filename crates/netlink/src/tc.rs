@@ -26,6 +26,8 @@ const LINKLAYER_ETHERNET: u8 = 1;
 const ETH_P_ALL: u16 = 0x0003;
 /// The u32 filter's priority (`pref`), as the reference's.
 const FILTER_PRIORITY: u16 = 1;
+/// The priority of the IPv4 subnet filters of an htb tree (IPv6's is the next).
+const SUBNET_FILTER_PRIORITY: u16 = 16;
 
 /// A token bucket, in the kernel's units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,8 @@ pub struct Qdisc {
     pub parent: u32,
     /// The token bucket of a tbf.
     pub tbf: Option<Tbf>,
+    /// The default class (minor) of an htb.
+    pub htb_default: Option<u32>,
 }
 
 impl Qdisc {
@@ -129,6 +133,111 @@ impl Tbf {
     }
 }
 
+/// HTB's options (`struct tc_htb_glob`, `struct tc_htb_opt`), also not in
+/// netlink-packet-route.
+const HTB: &str = "htb";
+const TCA_HTB_PARMS: u16 = 1;
+const TCA_HTB_INIT: u16 = 2;
+const TCA_HTB_RATE64: u16 = 6;
+const TCA_HTB_CEIL64: u16 = 7;
+/// TC_HTB_PROTOVER, and tc's default rate-to-quantum divisor.
+const HTB_VERSION: u32 = 3;
+const HTB_R2Q: u32 = 10;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+
+/// One class of an HTB tree: a rate (and the same ceiling) in bytes per
+/// second, and its bucket as the time to send it, in psched ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HtbClass {
+    pub minor: u16,
+    pub rate: u64,
+    pub buffer: u32,
+}
+
+/// `struct tc_ratespec` of `rate` bytes/s (saturated: the rest goes in a *64 attribute).
+fn ratespec(rate: u64) -> [u8; 12] {
+    let mut b = [0u8; 12];
+    b[1] = LINKLAYER_ETHERNET;
+    b[8..12].copy_from_slice(&(rate.min(u32::MAX as u64) as u32).to_ne_bytes());
+    b
+}
+
+impl HtbClass {
+    fn options(&self) -> Vec<TcOption> {
+        let mut parms = Vec::with_capacity(44);
+        parms.extend_from_slice(&ratespec(self.rate));
+        parms.extend_from_slice(&ratespec(self.rate));
+        parms.extend_from_slice(&self.buffer.to_ne_bytes());
+        parms.extend_from_slice(&self.buffer.to_ne_bytes());
+        parms.extend_from_slice(&[0u8; 12]); // quantum (the kernel's choice), level, prio
+        let mut opts = vec![TcOption::Other(DefaultNla::new(TCA_HTB_PARMS, parms))];
+        if self.rate > u32::MAX as u64 {
+            let r = self.rate.to_ne_bytes().to_vec();
+            opts.push(TcOption::Other(DefaultNla::new(TCA_HTB_RATE64, r.clone())));
+            opts.push(TcOption::Other(DefaultNla::new(TCA_HTB_CEIL64, r)));
+        }
+        opts
+    }
+
+    /// A dumped class's TCA_OPTIONS.
+    fn parse(minor: u16, options: &[u8]) -> Option<HtbClass> {
+        let mut class = None;
+        let mut rate64 = None;
+        for nla in NlasIterator::new(options) {
+            let nla: NlaBuffer<&[u8]> = nla.ok()?;
+            let v = nla.value();
+            match nla.kind() {
+                TCA_HTB_PARMS if v.len() >= 32 => {
+                    let u = |at: usize| u32::from_ne_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]]);
+                    class = Some(HtbClass { minor, rate: u(8) as u64, buffer: u(24) });
+                }
+                TCA_HTB_RATE64 if v.len() >= 8 => {
+                    rate64 = Some(u64::from_ne_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]));
+                }
+                _ => {}
+            }
+        }
+        class.map(|c| HtbClass { rate: rate64.unwrap_or(c.rate), ..c })
+    }
+}
+
+/// The default class of a dumped htb's TCA_OPTIONS (TCA_HTB_INIT's defcls).
+fn htb_default(options: &[u8]) -> Option<u32> {
+    NlasIterator::new(options).filter_map(Result::ok).find_map(|nla: NlaBuffer<&[u8]>| {
+        let v = nla.value();
+        (nla.kind() == TCA_HTB_INIT && v.len() >= 12).then(|| u32::from_ne_bytes([v[8], v[9], v[10], v[11]]))
+    })
+}
+
+/// u32 keys matching `net` as the packet's source or destination address,
+/// for protocol ip or ipv6 (offsets from the network header).
+fn address_keys(net: ipnetwork::IpNetwork, source: bool) -> (u16, Vec<TcU32Key>) {
+    let key = |mask: u32, val: u32, off: i32| {
+        let mut k = TcU32Key::default();
+        k.mask = mask;
+        k.val = val & mask;
+        k.off = off;
+        k
+    };
+    match net {
+        ipnetwork::IpNetwork::V4(n) => {
+            let off = if source { 12 } else { 16 };
+            (ETH_P_IP, vec![key(u32::from(n.mask()), u32::from(n.network()), off)])
+        }
+        ipnetwork::IpNetwork::V6(n) => {
+            let base = if source { 8 } else { 24 };
+            let (mask, addr) = (n.mask().octets(), n.network().octets());
+            let word = |b: &[u8; 16], i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            let keys = (0..4)
+                .filter(|w| word(&mask, w * 4) != 0)
+                .map(|w| key(word(&mask, w * 4), word(&addr, w * 4), base + 4 * w as i32))
+                .collect();
+            (ETH_P_IPV6, keys)
+        }
+    }
+}
+
 /// The raw bytes of an option the crate did not decode.
 fn other_bytes(o: &TcOption) -> Option<Vec<u8>> {
     match o {
@@ -151,8 +260,10 @@ fn qdisc_from(msg: TcMessage) -> Qdisc {
             _ => {}
         }
     }
-    let tbf = (kind == TBF).then(|| options.first().and_then(other_bytes).and_then(|b| Tbf::parse(&b))).flatten();
-    Qdisc { kind, handle: msg.header.handle.into(), parent: msg.header.parent.into(), tbf }
+    let raw = options.first().and_then(other_bytes);
+    let tbf = raw.as_deref().filter(|_| kind == TBF).and_then(Tbf::parse);
+    let htb_default = raw.as_deref().filter(|_| kind == HTB).and_then(htb_default);
+    Qdisc { kind, handle: msg.header.handle.into(), parent: msg.header.parent.into(), tbf, htb_default }
 }
 
 fn message(index: u32) -> TcMessage {
@@ -228,6 +339,83 @@ impl Netlink {
             TcOption::U32(TcFilterU32Option::Action(vec![action])),
         ]));
         let op = format!("redirecting what #{index} receives to #{to}");
+        self.ack(RouteNetlinkMessage::NewTrafficFilter(msg), NLM_F_CREATE | NLM_F_EXCL, &op).await
+    }
+
+    /// `tc qdisc add dev #index root handle 1: htb default <default>`.
+    pub async fn add_root_htb(&self, index: u32, default: u16) -> Result<(), Error> {
+        let mut glob = Vec::with_capacity(20);
+        for v in [HTB_VERSION, HTB_R2Q, default as u32, 0, 0] {
+            glob.extend_from_slice(&v.to_ne_bytes());
+        }
+        let mut msg = message(index);
+        msg.header.parent = TcHandle::ROOT;
+        msg.header.handle = TcHandle { major: 1, minor: 0 };
+        msg.attributes.push(TcAttribute::Kind(HTB.into()));
+        msg.attributes.push(TcAttribute::Options(vec![TcOption::Other(DefaultNla::new(TCA_HTB_INIT, glob))]));
+        let op = format!("adding an htb qdisc on #{index}");
+        self.ack(RouteNetlinkMessage::NewQueueDiscipline(msg), NLM_F_CREATE | NLM_F_EXCL, &op).await
+    }
+
+    /// `tc class add dev #index parent 1: classid 1:<minor> htb rate R ceil R burst B`.
+    pub async fn add_htb_class(&self, index: u32, class: &HtbClass) -> Result<(), Error> {
+        let mut msg = message(index);
+        msg.header.parent = TcHandle { major: 1, minor: 0 };
+        msg.header.handle = TcHandle { major: 1, minor: class.minor };
+        msg.attributes.push(TcAttribute::Kind(HTB.into()));
+        msg.attributes.push(TcAttribute::Options(class.options()));
+        let op = format!("adding htb class 1:{:x} of {} bytes/s on #{index}", class.minor, class.rate);
+        self.ack(RouteNetlinkMessage::NewTrafficClass(msg), NLM_F_CREATE | NLM_F_EXCL, &op).await
+    }
+
+    /// The htb classes of link `index`.
+    pub async fn htb_classes(&self, index: u32) -> Result<Vec<HtbClass>, Error> {
+        let op = format!("listing the classes of #{index}");
+        self.dump_map(RouteNetlinkMessage::GetTrafficClass(message(index)), &op, |m| match m {
+            RouteNetlinkMessage::NewTrafficClass(c) if c.header.index == index as i32 => {
+                let minor = c.header.handle.minor;
+                let mut kind = String::new();
+                let mut raw = None;
+                for a in c.attributes {
+                    match a {
+                        TcAttribute::Kind(k) => kind = k,
+                        TcAttribute::Options(o) => raw = o.first().and_then(other_bytes),
+                        _ => {}
+                    }
+                }
+                (kind == HTB).then(|| raw.and_then(|r| HtbClass::parse(minor, &r))).flatten()
+            }
+            _ => None,
+        })
+        .await
+    }
+
+    /// `tc filter add dev #index parent 1: protocol ip[v6] prio 16[17] u32 match
+    /// ip[6] src|dst <net> flowid 1:<minor>`.
+    pub async fn add_subnet_filter(
+        &self,
+        index: u32,
+        net: ipnetwork::IpNetwork,
+        source: bool,
+        minor: u16,
+    ) -> Result<(), Error> {
+        let (proto, keys) = address_keys(net, source);
+        let mut msg = message(index);
+        msg.header.parent = TcHandle { major: 1, minor: 0 };
+        // One priority per protocol: the kernel keeps one classifier per (priority, protocol).
+        let prio = if proto == ETH_P_IP { SUBNET_FILTER_PRIORITY } else { SUBNET_FILTER_PRIORITY + 1 };
+        msg.header.info = u32::from(TcHandle { major: prio, minor: proto.to_be() });
+        let mut sel = TcU32Selector::default();
+        sel.flags = TcU32SelectorFlags::Terminal;
+        sel.nkeys = keys.len() as u8;
+        sel.keys = keys;
+        msg.attributes.push(TcAttribute::Kind(TcFilterU32::KIND.to_string()));
+        msg.attributes.push(TcAttribute::Options(vec![
+            TcOption::U32(TcFilterU32Option::ClassId(TcHandle { major: 1, minor })),
+            TcOption::U32(TcFilterU32Option::Selector(sel)),
+        ]));
+        let dir = if source { "from" } else { "to" };
+        let op = format!("classifying traffic {dir} {net} on #{index} into 1:{minor:x}");
         self.ack(RouteNetlinkMessage::NewTrafficFilter(msg), NLM_F_CREATE | NLM_F_EXCL, &op).await
     }
 

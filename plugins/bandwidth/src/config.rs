@@ -58,12 +58,25 @@ pub struct Limit {
     pub burst: u64,
 }
 
+/// Which traffic the limits apply to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Subnets {
+    /// All of it (a tbf).
+    #[default]
+    All,
+    /// Only traffic with these remote subnets (an htb tree, the rest unlimited).
+    Shaped(Vec<IpNetwork>),
+    /// All but traffic with these remote subnets (an htb tree).
+    Unshaped(Vec<IpNetwork>),
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
-    /// Into the pod: a tbf on the host end of the pod's veth.
+    /// Into the pod: on the host end of the pod's veth.
     pub ingress: Option<Limit>,
-    /// Out of the pod: a tbf on an ifb fed by the host end's ingress.
+    /// Out of the pod: on an ifb fed by the host end's ingress.
     pub egress: Option<Limit>,
+    pub subnets: Subnets,
 }
 
 impl Settings {
@@ -86,33 +99,35 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         Some(e) if e.is_set() => (e, "runtimeConfig.bandwidth."),
         _ => (top, ""),
     };
-    subnets(&entry, at)?;
+    let subnets = subnets(&entry, at)?;
     let ingress = limit(entry.ingress_rate, entry.ingress_burst, at, "ingress")?;
     let egress = limit(entry.egress_rate, entry.egress_burst, at, "egress")?;
-    if !entry.shaped_subnets.is_empty() || !entry.unshaped_subnets.is_empty() {
-        let key = if entry.shaped_subnets.is_empty() { "unshapedSubnets" } else { "shapedSubnets" };
-        return Err(Error::UnsupportedField {
-            field: format!("{at}{key}"),
-            msg: "per-subnet shaping (an htb tree) is not implemented; limit all traffic instead".into(),
-        });
-    }
-    Ok(Settings { ingress, egress })
+    Ok(Settings { ingress, egress, subnets })
 }
 
-fn subnets(e: &Entry, at: &str) -> Result<(), Error> {
+fn subnets(e: &Entry, at: &str) -> Result<Subnets, Error> {
     if !e.shaped_subnets.is_empty() && !e.unshaped_subnets.is_empty() {
         return Err(Error::config(
             format!("{at}shapedSubnets"),
             "unshapedSubnets and shapedSubnets cannot be both specified, one of them should be discarded",
         ));
     }
-    for (key, list) in [("shapedSubnets", &e.shaped_subnets), ("unshapedSubnets", &e.unshaped_subnets)] {
-        for (i, s) in list.iter().enumerate() {
-            s.parse::<IpNetwork>()
-                .map_err(|err| Error::config(format!("{at}{key}[{i}]"), format!("bad subnet {s:?}: {err}")))?;
-        }
-    }
-    Ok(())
+    let parse = |key: &str, list: &[String]| -> Result<Vec<IpNetwork>, Error> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.parse::<IpNetwork>()
+                    .map_err(|err| Error::config(format!("{at}{key}[{i}]"), format!("bad subnet {s:?}: {err}")))
+            })
+            .collect()
+    };
+    let shaped = parse("shapedSubnets", &e.shaped_subnets)?;
+    let unshaped = parse("unshapedSubnets", &e.unshaped_subnets)?;
+    Ok(match (shaped.is_empty(), unshaped.is_empty()) {
+        (false, _) => Subnets::Shaped(shaped),
+        (_, false) => Subnets::Unshaped(unshaped),
+        _ => Subnets::All,
+    })
 }
 
 /// Rate and burst of one direction: both set or both zero (then no limit).

@@ -4,6 +4,29 @@
 //! the veth, and traffic out of the pod with a token bucket on an ifb
 //! device that the host end's ingress is redirected to. prevResult is
 //! passed through (with the ifb appended, as the reference does).
+//!
+//! With `shapedSubnets` or `unshapedSubnets` (the reference's keys since
+//! v1.5.0; 1.1.1 ignores them) each token bucket is an htb tree instead: a
+//! limited class 1:30, an unlimited one 1:1, and u32 filters sending the
+//! listed subnets' traffic to one of them, the rest to the other. The
+//! subnet is matched as the remote end: the source address into the pod,
+//! the destination out of it.
+//!
+//! Where it differs from the reference 1.1.1, on purpose:
+//! - `runtimeConfig.bandwidth` (the capability) overrides the config's
+//!   keys, as CONVENTIONS.md says; the reference ignores it whenever one
+//!   of the four keys is in the config.
+//! - Bad values are code 7 naming the key (the reference: 999); a rate
+//!   below 8 bit/s is refused (the reference divides by zero); buckets and
+//!   queue limits that overflow 32 bits saturate (the reference wraps).
+//! - ADD that fails partway removes what it made; DEL validates nothing,
+//!   works without netns or prevResult (the ifb is found by name) and also
+//!   removes the host veth's qdiscs when it can still find the veth.
+//! - CHECK also checks the shaped veth (up, addresses, routes) and the
+//!   redirect, not only the buckets.
+//! - The ifb is named as the reference names it, from the network name and
+//!   container ID only: two attachments of one network in one pod share a
+//!   name, and the second ADD with egress limits fails (EEXIST), as there.
 
 mod config;
 mod shape;
