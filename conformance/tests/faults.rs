@@ -661,6 +661,13 @@ impl BandwidthRig {
         }
         BandwidthRig(chain)
     }
+
+    /// The same with `unshapedSubnets`: an htb tree, classes and filters on both devices.
+    fn with_subnets() -> BandwidthRig {
+        let mut rig = BandwidthRig::new();
+        rig.0.conf["unshapedSubnets"] = json!(["10.86.0.0/24", "fd86::/64"]);
+        rig
+    }
 }
 
 impl Target for BandwidthRig {
@@ -696,7 +703,7 @@ impl Target for BandwidthRig {
         let out = host.exec(&["tc", "qdisc", "show", "dev", "h1"]);
         String::from_utf8_lossy(&out.stdout)
             .lines()
-            .filter(|l| l.contains("tbf") || l.contains("ingress"))
+            .filter(|l| l.contains("tbf") || l.contains("htb") || l.contains("ingress"))
             .map(|l| format!("host: {l}"))
             .collect()
     }
@@ -705,6 +712,11 @@ impl Target for BandwidthRig {
 #[test]
 fn bandwidth_add_killed_at_every_step_leaves_no_qdisc_or_ifb_after_del() {
     on_the_host(BandwidthRig::new);
+}
+
+#[test]
+fn bandwidth_with_subnets_add_killed_at_every_step_leaves_no_qdisc_or_ifb_after_del() {
+    on_the_host(BandwidthRig::with_subnets);
 }
 
 // ---- host-device: a veth end of the host moved into the pod ---------------------

@@ -1,9 +1,11 @@
 //! Traffic control for rate limits: a token bucket (tbf) as a link's root
-//! qdisc, the ingress qdisc with a u32 match-all filter whose mirred action
-//! redirects what a link receives to an ifb device, and the ifb device
-//! itself. rtnetlink has the ingress qdisc, u32 and mirred; tbf's options
-//! are not in netlink-packet-route, so they are built here from the
-//! kernel's `struct tc_tbf_qopt` (include/uapi/linux/pkt_sched.h).
+//! qdisc, or an htb tree (root, classes, u32 filters on an address), the
+//! ingress qdisc with a u32 match-all filter whose mirred action redirects
+//! what a link receives to an ifb device, and the ifb device itself.
+//! netlink-packet-route has the ingress qdisc, u32 and mirred; tbf's and
+//! htb's options are not in it, so they are built here from the kernel's
+//! `struct tc_tbf_qopt`, `tc_htb_glob` and `tc_htb_opt`
+//! (include/uapi/linux/pkt_sched.h).
 
 use crate::{Error, Netlink};
 use netlink_packet_core::{DefaultNla, NLM_F_CREATE, NLM_F_EXCL, Nla, NlaBuffer, NlasIterator};
@@ -488,6 +490,31 @@ mod tests {
         assert_eq!((t.buffer, t.limit), (u32::MAX, 4_000_000_000));
         // Below 8 bit/s the reference divides by zero.
         assert_eq!(Tbf::from_bits(1, 8, 15.625).rate, 1);
+    }
+
+    #[test]
+    fn address_keys_match_the_right_words() {
+        let (proto, keys) = address_keys("10.1.2.0/24".parse().unwrap(), true);
+        assert_eq!(
+            (proto, keys.len(), keys[0].off, keys[0].mask, keys[0].val),
+            (ETH_P_IP, 1, 12, 0xffff_ff00, 0x0a01_0200)
+        );
+        let (proto, keys) = address_keys("2001:db8::/40".parse().unwrap(), false);
+        assert_eq!(proto, ETH_P_IPV6);
+        let words: Vec<(i32, u32, u32)> = keys.iter().map(|k| (k.off, k.mask, k.val)).collect();
+        assert_eq!(words, vec![(24, 0xffff_ffff, 0x2001_0db8), (28, 0xff00_0000, 0)]);
+    }
+
+    #[test]
+    fn htb_class_parms_round_trip() {
+        let c = HtbClass { minor: 0x30, rate: 12_500_000_000, buffer: 1250 };
+        let mut nested = Vec::new();
+        for o in c.options() {
+            let mut b = vec![0u8; o.buffer_len()];
+            o.emit(&mut b);
+            nested.extend(b);
+        }
+        assert_eq!(HtbClass::parse(0x30, &nested), Some(c));
     }
 
     #[test]
