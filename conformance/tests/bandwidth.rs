@@ -395,3 +395,38 @@ fn reference_verdicts_match_the_expected_file() {
     }
     assert!(diffs.is_empty(), "the reference bandwidth's verdicts changed:\n{}", diffs.join("\n"));
 }
+
+/// The `bandwidth` capability through libcni: `runtimeConfig.bandwidth`
+/// overrides the config's limits (CONVENTIONS.md; the reference 1.1.1
+/// keeps the config's), here 1 Gbit/s in the config, 20 Mbit/s and 5
+/// Mbit/s from the runtime.
+#[test]
+fn the_bandwidth_capability_overrides_the_config() {
+    let Some(lab) = lab(false) else { return };
+    let mut bw = json!({ "type": "bandwidth", "capabilities": { "bandwidth": true } });
+    for (k, v) in [
+        ("ingressRate", 1_000_000_000u64),
+        ("ingressBurst", 800_000),
+        ("egressRate", 1_000_000_000),
+        ("egressBurst", 800_000),
+    ] {
+        bw[k] = json!(v);
+    }
+    lab.write_conflist(&lab.conflist(V, vec![ptp(&lab), bw]));
+    let cap = json!({ "bandwidth": { "ingressRate": 20_000_000, "ingressBurst": BURST, "egressRate": 5_000_000, "egressBurst": BURST } });
+    let out = lab.drive(&lab.call("add", 0).cap_args(cap.clone()));
+    let result = out.assert_result(Lib::Libcni);
+    let host_veth = result["interfaces"][0]["name"].as_str().unwrap_or_default().to_string();
+    let ifb = result["interfaces"][2]["name"].as_str().unwrap_or_default().to_string();
+    let tc = qdiscs(&lab.host);
+    let rate_of = |dev: &str| {
+        tc.lines()
+            .find(|l| l.starts_with(&format!("qdisc tbf 1: dev {dev} root")))
+            .map(|l| l.split_whitespace().skip_while(|w| *w != "rate").nth(1).unwrap_or_default().to_string())
+    };
+    assert_eq!(rate_of(&host_veth).as_deref(), Some("20Mbit"), "into the pod:\n{tc}");
+    assert_eq!(rate_of(&ifb).as_deref(), Some("5Mbit"), "out of the pod:\n{tc}");
+    lab.drive(&lab.call("check", 0).cap_args(cap.clone())).assert_ok();
+    lab.drive(&lab.call("del", 0).cap_args(cap)).assert_ok();
+    assert!(ifbs(&lab).is_empty(), "ifb left: {:?}", ifbs(&lab));
+}
