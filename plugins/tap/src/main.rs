@@ -3,6 +3,21 @@
 //! attach to), with the owner and group allowed to attach, optionally
 //! multi-queue, optionally a port of a bridge in the pod, with IPAM's
 //! addresses when the config has IPAM (else it is only brought up).
+//!
+//! Where it differs from the reference (v1.3.0+; Debian's 1.1.1 has no tap):
+//! - The tap is always made by the kernel's own interface, TUNSETIFF on
+//!   `/dev/net/tun` (in `netlink::tap`), with IFF_TAP | IFF_NO_PI |
+//!   IFF_VNET_HDR (+ IFF_MULTI_QUEUE), then TUNSETOWNER/TUNSETGROUP and
+//!   TUNSETPERSIST. The reference shells out to `ip tuntap add` unless
+//!   both `owner` and `group` are set: no iproute2 is needed here.
+//! - `selinuxContext` is checked (`user:role:type[:level]`, printable) and,
+//!   on a host without SELinux, not applied, as there is nothing to label;
+//!   with SELinux enabled it is refused (code 2): the reference labels the
+//!   device through the exec label of the `ip` child, and railcni has no child.
+//! - Like every railcni interface plugin: the tap is born under a
+//!   temporary name and renamed, a failed ADD removes it and releases
+//!   IPAM, DEL works without the netns, and CHECK also compares the tap's
+//!   multi-queue flag, owner, group and bridge port with the config.
 
 mod config;
 
