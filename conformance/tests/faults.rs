@@ -246,6 +246,16 @@ impl Rig {
         Rig::new(lab, "ptp", conf, Vec::new())
     }
 
+    /// tap, multi-queue, with an owner, a MAC and host-local's address.
+    fn tap() -> Rig {
+        let lab = Lab::ours("tap");
+        let ipam = lab.host_local(json!([[{ "subnet": "10.72.0.0/24" }]]));
+        let keys = json!({ "multiQueue": true, "owner": 1000, "mac": "02:00:00:00:72:01" });
+        let obj = testkit::lab::plugin_object(json!({ "type": "tap" }), keys, ipam);
+        let conf = lab.plugin_conf(V, obj);
+        Rig::new(lab, "tap", conf, Vec::new())
+    }
+
     /// vlan over a veth in the host namespace (802.1q: the VM stage only).
     fn vlan() -> Rig {
         let lab = Lab::new(&our_cni_path(&["vlan", "host-local"]));
@@ -369,6 +379,11 @@ impl Target for Rig {
             let _ = self.lab.host.ip(&["link", "del", &self.lab.bridge]);
         }
     }
+}
+
+#[test]
+fn tap_add_killed_at_every_step_leaves_nothing_after_del() {
+    on_the_host(Rig::tap);
 }
 
 #[test]
@@ -625,6 +640,83 @@ impl Target for ChainRig {
 #[test]
 fn sbr_add_killed_at_every_step_leaves_no_rule_or_table_after_del() {
     on_the_host(|| ChainRig::new("sbr"));
+}
+
+// ---- bandwidth: qdiscs on the host end of a chained veth, and an ifb ---------------
+
+/// bandwidth chained after [`ChainRig`]'s veth (`h1` on the host, `net1` in
+/// the pod), 10 Mbit/s each way. The interface stays across DELs, as the
+/// interface plugin's DEL is not part of this run: after bandwidth's DEL
+/// `h1` must have no tbf and no ingress qdisc, and the host no ifb (any new
+/// link is in the node facts).
+struct BandwidthRig(ChainRig);
+
+impl BandwidthRig {
+    fn new() -> BandwidthRig {
+        let mut chain = ChainRig::new("bandwidth");
+        for (k, v) in
+            [("ingressRate", 10_000_000), ("ingressBurst", 80_000), ("egressRate", 10_000_000), ("egressBurst", 80_000)]
+        {
+            chain.conf[k] = json!(v);
+        }
+        BandwidthRig(chain)
+    }
+
+    /// The same with `unshapedSubnets`: an htb tree, classes and filters on both devices.
+    fn with_subnets() -> BandwidthRig {
+        let mut rig = BandwidthRig::new();
+        rig.0.conf["unshapedSubnets"] = json!(["10.86.0.0/24", "fd86::/64"]);
+        rig
+    }
+}
+
+impl Target for BandwidthRig {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn pod(&self) -> &Namespace {
+        self.0.pod()
+    }
+
+    fn live_pod(&mut self) {
+        self.0.live_pod()
+    }
+
+    fn add(&self, fault_after: &str) -> Outcome {
+        self.0.add(fault_after)
+    }
+
+    fn del(&self, netns: &str, prev: Option<&Value>) -> Outcome {
+        self.0.del(netns, prev)
+    }
+
+    fn node(&self) -> Vec<String> {
+        self.0.node()
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        let host = &self.0.lab.host;
+        if host.link("h1").is_none() {
+            return Vec::new(); // it went with a deleted pod, and its qdiscs with it
+        }
+        let out = host.exec(&["tc", "qdisc", "show", "dev", "h1"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("tbf") || l.contains("htb") || l.contains("ingress"))
+            .map(|l| format!("host: {l}"))
+            .collect()
+    }
+}
+
+#[test]
+fn bandwidth_add_killed_at_every_step_leaves_no_qdisc_or_ifb_after_del() {
+    on_the_host(BandwidthRig::new);
+}
+
+#[test]
+fn bandwidth_with_subnets_add_killed_at_every_step_leaves_no_qdisc_or_ifb_after_del() {
+    on_the_host(BandwidthRig::with_subnets);
 }
 
 // ---- host-device: a veth end of the host moved into the pod ---------------------

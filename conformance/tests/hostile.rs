@@ -126,6 +126,43 @@ fn crafted_names_and_values_get_clean_errors_and_change_nothing() {
         let out = node.run("macvlan", add(&c));
         collect(&mut failures, node.refused(&format!("macvlan: {what}"), &out, code, field));
     }
+    let t = conf::with(m, "type", json!("tap"));
+    let tap_cases: Vec<(&str, Value, u64, &str)> = vec![
+        ("bridge ../x", conf::with(&t, "bridge", json!("../x")), 7, "bridge"),
+        ("bridge lo (not a bridge)", conf::with(&t, "bridge", json!("lo")), 7, "bridge"),
+        ("mac with NUL", conf::with(&t, "mac", json!("02:00:00:00:00:0\u{0}")), 7, "mac"),
+        ("owner 2^32", conf::with(&t, "owner", json!(4_294_967_296u64)), 7, "owner"),
+        ("group a string", conf::with(&t, "group", json!("wheel")), 7, "group"),
+        ("selinuxContext with NUL", conf::with(&t, "selinuxContext", json!("u:r:\u{0}:s0")), 7, "selinuxContext"),
+    ];
+    for (what, c, code, field) in tap_cases {
+        let out = node.run("tap", add(&c));
+        collect(&mut failures, node.refused(&format!("tap: {what}"), &out, code, field));
+    }
+    // bandwidth, chained after a veth that is not there: its own keys fail first.
+    let prev = json!({ "cniVersion": V, "interfaces": [{ "name": "eth0", "sandbox": node.lab.pod(0).path_str() }] });
+    let bw = json!({ "cniVersion": V, "name": node.lab.net, "type": "bandwidth", "prevResult": prev });
+    let bandwidth_cases: Vec<(&str, Value, u64, &str)> = vec![
+        ("ingressRate 1e30", conf::with(&bw, "ingressRate", json!(1e30)), 7, "ingressRate"),
+        ("egressRate negative", conf::with(&bw, "egressRate", json!(-10)), 7, "egressRate"),
+        (
+            "ingressBurst u64::MAX",
+            conf::with(&conf::with(&bw, "ingressRate", json!(1000)), "ingressBurst", json!(u64::MAX)),
+            7,
+            "ingressBurst",
+        ),
+        ("shapedSubnets ../x", conf::with(&bw, "shapedSubnets", json!(["../x"])), 7, "shapedSubnets"),
+        (
+            "runtimeConfig.bandwidth a list",
+            conf::with(&bw, "runtimeConfig", json!({ "bandwidth": [1] })),
+            7,
+            "bandwidth",
+        ),
+    ];
+    for (what, c, code, field) in bandwidth_cases {
+        let out = node.run("bandwidth", add(&c));
+        collect(&mut failures, node.refused(&format!("bandwidth: {what}"), &out, code, field));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -7,10 +7,12 @@
 //! the run is [`scenario`]'s (ipvlan and vlan in the VM stage).
 //! `bench ptp`, `bench host-device`: the same for a pod link of the plugin's
 //! own ([`pod_link`]). `bench tuning`: tuning's own ADD/DEL after a prelude
-//! ([`chained`]).
+//! ([`chained`]). `bench bandwidth`: bandwidth's own ADD/DEL after a
+//! prelude's veth ([`bandwidth`]).
 //! `bench rails`: the added cost of per-rail policy routing ([`rails`]).
 //! `bench sriov`: the sriov plugin on the VM stage's VFs, ours only ([`sriov`]).
 
+mod bandwidth;
 mod bridge;
 mod chained;
 mod ipam_scaling;
@@ -24,6 +26,7 @@ mod scenario;
 mod sriov;
 mod stats;
 
+use bandwidth::Bandwidth;
 use bridge::Bridge;
 use chained::Tuning;
 use on_master::{IPVLAN, MACVLAN, VLAN};
@@ -32,7 +35,7 @@ use scenario::Scenario;
 use std::process::ExitCode;
 
 /// The `bench <plugin>` subcommands, in the order `--help` lists them.
-const PLUGINS: [&dyn Scenario; 7] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning];
+const PLUGINS: [&dyn Scenario; 8] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning, &Bandwidth];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {

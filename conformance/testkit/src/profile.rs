@@ -102,6 +102,8 @@ pub static PROFILES: &[&Profile] = &[
     &STATIC,
     &LOOPBACK,
     &CLUSTER_IPAM,
+    &BANDWIDTH,
+    &TAP,
 ];
 
 /// What a plugin type is unless its profile says otherwise: an interface
@@ -267,6 +269,22 @@ pub static CLUSTER_IPAM: Profile = Profile {
     ..INTERFACE
 };
 
+/// bandwidth after a ptp prelude (whose host veth it shapes): 10 Mbit/s
+/// each way, 10 KB bursts.
+pub static BANDWIDTH: Profile = Profile {
+    name: "bandwidth",
+    kind: Kind::Chained,
+    // bandwidth makes no route; its state is qdiscs and an ifb.
+    tamper_route: &[],
+    keys: |_| json!({ "ingressRate": 10_000_000, "ingressBurst": 80_000, "egressRate": 10_000_000, "egressBurst": 80_000 }),
+    invalid: ("ingressBurst", || json!({ "ingressRate": 1000, "ingressBurst": 0 })),
+    ..INTERFACE
+};
+
+/// A tap in the pod with host-local's address (the reference 1.1.1 has no tap).
+pub static TAP: Profile =
+    Profile { name: "tap", takes_mac: true, invalid: ("mac", || json!({ "mac": "02:00:00" })), ..INTERFACE };
+
 impl Profile {
     pub fn find(name: &str) -> Option<&'static Profile> {
         PROFILES.iter().copied().find(|p| p.name == name)
@@ -350,11 +368,13 @@ impl Profile {
     /// so that its CHECK has none to look for in main after sbr moved them.
     pub fn prelude(&self, lab: &Lab, net: usize) -> Option<Value> {
         (self.kind == Kind::Chained).then(|| {
-            json!({
-                "type": "macvlan",
-                "master": MASTER,
-                "ipam": Profile::host_local(&lab.tmp().join("prelude-ipam"), json!([[{ "subnet": Profile::subnet(net) }]])),
-            })
+            let ipam =
+                Profile::host_local(&lab.tmp().join("prelude-ipam"), json!([[{ "subnet": Profile::subnet(net) }]]));
+            // bandwidth shapes the host end of a veth: ptp makes one.
+            if self.name == "bandwidth" {
+                return json!({ "type": "ptp", "ipam": ipam });
+            }
+            json!({ "type": "macvlan", "master": MASTER, "ipam": ipam })
         })
     }
 

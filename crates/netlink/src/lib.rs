@@ -24,6 +24,8 @@ mod rule;
 mod socket;
 pub mod sriov_sysfs;
 pub mod sysctl;
+pub mod tap;
+pub mod tc;
 pub mod vf;
 pub mod vlan;
 mod vrf;
