@@ -34,6 +34,13 @@ pub trait Plugin {
         true
     }
 
+    /// The oldest spec version the plugin speaks (the reference's chained
+    /// plugins start at 0.3.0): VERSION lists from it on, and a config in
+    /// an older one is refused with code 1 before any verb runs.
+    fn oldest_version(&self) -> Version {
+        Version::V0_1_0
+    }
+
     fn add(&self, req: &Request) -> Result<CniResult, Error>;
     fn del(&self, req: &Request) -> Result<(), Error>;
     fn check(&self, req: &Request) -> Result<(), Error>;
@@ -74,11 +81,11 @@ pub fn run_with(plugin: &dyn Plugin, delegates: &'static [InProcess]) -> ExitCod
 /// version is known, so that errors are reported in it.
 fn dispatch(plugin: &dyn Plugin, version: &mut String) -> Result<Option<Value>, Error> {
     let Some(env) = Env::from_process()? else {
-        eprintln!("{}\nCNI protocol versions supported: {}", plugin.about(), version::SUPPORTED.join(", "));
+        eprintln!("{}\nCNI protocol versions supported: {}", plugin.about(), supported(plugin).join(", "));
         return Ok(None);
     };
     if env.command == Command::Version {
-        return Ok(Some(json!({"cniVersion": version::CURRENT, "supportedVersions": version::SUPPORTED})));
+        return Ok(Some(json!({"cniVersion": version::CURRENT, "supportedVersions": supported(plugin)})));
     }
     let mut stdin = Vec::new();
     std::io::stdin().read_to_end(&mut stdin).map_err(|e| Error::io("stdin", e))?;
@@ -95,6 +102,12 @@ fn dispatch(plugin: &dyn Plugin, version: &mut String) -> Result<Option<Value>, 
     }
 }
 
+/// The versions VERSION reports: railcni's, from the plugin's oldest on.
+fn supported(plugin: &dyn Plugin) -> Vec<&'static str> {
+    let oldest = plugin.oldest_version();
+    version::SUPPORTED.into_iter().filter(|v| Version::parse(v).is_some_and(|v| v >= oldest)).collect()
+}
+
 /// Validate what the spec and libcni validate before a verb runs. Public
 /// for the fuzz targets, which build requests the way a run does.
 pub fn request(plugin: &dyn Plugin, env: Env, stdin: Vec<u8>, version: &mut String) -> Result<Request, Error> {
@@ -104,6 +117,7 @@ pub fn request(plugin: &dyn Plugin, env: Env, stdin: Vec<u8>, version: &mut Stri
     }
     let parsed = Version::supported(&conf.cni_version)?;
     *version = conf.cni_version.clone();
+    parsed.require(plugin.oldest_version(), "this plugin")?;
     match env.command {
         Command::Check => parsed.require(Version::V0_4_0, "CHECK")?,
         Command::Gc | Command::Status => parsed.require(Version::V1_1_0, env.command.as_str())?,

@@ -16,6 +16,7 @@ pub const IMPLICIT: &str = "0.1.0";
 pub struct Version(pub u32, pub u32, pub u32);
 
 impl Version {
+    pub const V0_1_0: Version = Version(0, 1, 0);
     pub const V0_3_0: Version = Version(0, 3, 0);
     pub const V0_4_0: Version = Version(0, 4, 0);
     pub const V1_0_0: Version = Version(1, 0, 0);

@@ -89,8 +89,6 @@ impl Settings {
 const MAX_BURST_BYTES: u64 = u32::MAX as u64;
 
 pub fn load(req: &Request) -> Result<Settings, Error> {
-    // As the reference: bandwidth exists from spec 0.3.0 on.
-    req.version.require(Version::V0_3_0, "bandwidth")?;
     let top: Entry = req.decode()?;
     let rc: Config = req.decode()?;
     // CONVENTIONS.md: the runtime's capability overrides the config (the

@@ -40,6 +40,11 @@ impl Plugin for Bandwidth {
         "railcni bandwidth: rate limits on a chained veth (tbf, ifb)"
     }
 
+    /// As the reference: bandwidth exists from spec 0.3.0 on.
+    fn oldest_version(&self) -> cni::Version {
+        cni::Version::V0_3_0
+    }
+
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let s = config::load(req)?;
         let prev = req.prev_result()?;
