@@ -1,7 +1,9 @@
 //! nftables over netfilter netlink, without the `nft` binary.
 
+mod chains;
 mod expr;
 pub mod masq;
+pub mod portmap;
 mod rules;
 pub mod spoofchk;
 mod wire;
