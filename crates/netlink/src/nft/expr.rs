@@ -99,9 +99,8 @@ impl Exprs {
 // What the port-forwarding and firewall rules add to the above.
 const NFT_REG_2: u32 = 2;
 const NFT_META_MARK: u32 = 3;
-const NFT_META_OIFNAME: u32 = 7;
 const NFT_META_L4PROTO: u32 = 16;
-const NFT_META_IIFKIND: u32 = 29;
+const NFT_META_IIFKIND: u32 = 26;
 const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 const NFTA_FIB_F_DADDR: u32 = 1 << 1;
 const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
@@ -137,11 +136,6 @@ impl Exprs {
         self.push("fib", Some(d)).cmp(0, &RTN_LOCAL.to_ne_bytes())
     }
 
-    /// `oifname == name` (op 0) or `!=` (op 1).
-    pub fn oifname(self, op: u32, name: &str) -> Exprs {
-        self.push("meta", Some(Attrs::new().u32(1, NFT_REG_1).u32(2, NFT_META_OIFNAME))).cmp(op, &ifname_bytes(name))
-    }
-
     /// `iifname != name`.
     pub fn iifname_not(self, name: &str) -> Exprs {
         self.push("meta", Some(Attrs::new().u32(1, NFT_REG_1).u32(2, NFT_META_IIFNAME))).cmp(1, &ifname_bytes(name))
@@ -152,11 +146,11 @@ impl Exprs {
         self.push("meta", Some(Attrs::new().u32(1, NFT_REG_1).u32(2, NFT_META_IIFKIND))).cmp(0, &ifname_bytes(kind))
     }
 
-    /// `ct state & bits != 0`.
-    pub fn ct_state_any(self, bits: u32) -> Exprs {
+    /// `ct state & bits != 0` (op 1: any of them) or `== 0` (op 0: none of them).
+    pub fn ct_state(self, op: u32, bits: u32) -> Exprs {
         self.push("ct", Some(Attrs::new().u32(1, NFT_REG_1).u32(2, NFT_CT_STATE)))
             .bitwise_native(bits, 0)
-            .cmp(1, &0u32.to_ne_bytes())
+            .cmp(op, &0u32.to_ne_bytes())
     }
 
     /// `meta mark & bit == bit`.

@@ -2,6 +2,7 @@
 
 mod chains;
 mod expr;
+pub mod firewall;
 pub mod masq;
 pub mod portmap;
 mod rules;
