@@ -100,6 +100,7 @@ fn same_bridge_admits_its_bridge_and_blocks_another_and_del_removes_its_rules() 
         n.call("del", p, b).assert_ok();
         assert_eq!(n.rules_of(p), 0, "{}", n.ruleset());
     }
+    assert_eq!(n.ruleset(), "", "table left after the last DEL");
     n.call("del", p0, false).assert_ok();
 }
 

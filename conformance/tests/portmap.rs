@@ -269,6 +269,8 @@ fn host_ports_reach_the_pod_over_tcp_and_udp_v4_and_v6_and_del_closes_them() {
         assert_closed(&n.lab.host, ip, "from the node after DEL");
     }
     assert_eq!(n.rules_of(p), 0, "rules left after DEL:\n{}", n.ruleset());
+    // The last attachment gone, so is the table.
+    assert_eq!(n.ruleset(), "", "table left after the last DEL");
     drop(server);
     n.lab.assert_released(p);
     n.verb("del", p, &caps);

@@ -23,10 +23,6 @@ impl Plugin for Firewall {
         "railcni firewall: forward-path rules for a chained container, in nftables"
     }
 
-    fn reads_args(&self) -> bool {
-        false
-    }
-
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let s = config::load(req)?;
         // As in the reference, no prevResult is nothing to allow.

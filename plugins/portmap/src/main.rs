@@ -47,10 +47,6 @@ impl Plugin for Portmap {
         "railcni portmap: host ports forwarded to a chained container, in nftables"
     }
 
-    fn reads_args(&self) -> bool {
-        false
-    }
-
     fn add(&self, req: &Request) -> Result<CniResult, Error> {
         let s = config::load(req)?;
         let prev = req.prev_result()?.ok_or_else(|| Error::config("prevResult", "portmap must be chained"))?;

@@ -11,7 +11,7 @@ use super::chains::{self, NF_INET_FORWARD};
 use super::expr::{CT_ESTABLISHED_RELATED, Exprs, NF_ACCEPT, NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP};
 use super::masq::{comment, instance_hash, network_hash};
 use super::rules::{Rules, list_rules};
-use super::wire::{Change, NFPROTO_INET, NFT_MSG_DELRULE, Nft};
+use super::wire::{Change, NFPROTO_INET, Nft};
 use crate::Error;
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -80,14 +80,15 @@ fn ours(nft: &Nft, chain: &str, prefix: &str) -> Result<Vec<u64>, Error> {
 /// ADD: the attachment's rules, replacing any left for it, in one transaction.
 pub fn setup(network: &str, ifname: &str, id: &str, g: &Guard) -> Result<(), Error> {
     let nft = Nft::open()?;
+    chains::retry_on_race(|| try_setup(&nft, network, ifname, id, g))
+}
+
+fn try_setup(nft: &Nft, network: &str, ifname: &str, id: &str, g: &Guard) -> Result<(), Error> {
     let prefix = instance_hash(network, ifname, id);
-    let stale_pods = ours(&nft, PODS, &prefix)?;
-    let stale_isolation = ours(&nft, ISOLATION, &prefix)?;
+    let stale_pods = ours(nft, PODS, &prefix)?;
+    let stale_isolation = ours(nft, ISOLATION, &prefix)?;
     // The admin chains every network asked for so far, and ours.
-    let mut admins: Vec<String> = list_rules(&nft, NFPROTO_INET, TABLE, FORWARD)?
-        .into_iter()
-        .filter_map(|(_, c)| c.strip_prefix(ADMIN_PREFIX).map(str::to_string))
-        .collect();
+    let mut admins = admin_chains(nft)?;
     if !admins.iter().any(|a| a == g.admin_chain) {
         admins.push(g.admin_chain.to_string());
     }
@@ -99,7 +100,7 @@ pub fn setup(network: &str, ifname: &str, id: &str, g: &Guard) -> Result<(), Err
         chains::chain(TABLE, g.admin_chain),
         chains::chain(TABLE, PODS),
         // Flush and refill the forward chain: isolation first, as the reference inserts it first.
-        Change { msg: NFT_MSG_DELRULE, flags: 0, attrs: RULES.base(FORWARD) },
+        chains::flush(TABLE, FORWARD),
         RULES.add(FORWARD, jump(ISOLATION), ""),
     ];
     changes.extend(admins.iter().map(|a| RULES.add(FORWARD, jump(a), &format!("{ADMIN_PREFIX}{a}"))));
@@ -116,13 +117,32 @@ pub fn setup(network: &str, ifname: &str, id: &str, g: &Guard) -> Result<(), Err
     nft.commit(NFPROTO_INET, &changes, "installing firewall rules")
 }
 
-/// DEL: remove the attachment's rules, whatever addresses they name.
+/// The admin chains the forward chain jumps to.
+fn admin_chains(nft: &Nft) -> Result<Vec<String>, Error> {
+    Ok(list_rules(nft, NFPROTO_INET, TABLE, FORWARD)?
+        .into_iter()
+        .filter_map(|(_, c)| c.strip_prefix(ADMIN_PREFIX).map(str::to_string))
+        .collect())
+}
+
+/// DEL: remove the attachment's rules, whatever addresses they name, and
+/// the table once no attachment has rules in it (and no admin chain has any).
 pub fn teardown(network: &str, ifname: &str, id: &str) -> Result<(), Error> {
     let nft = Nft::open()?;
     let prefix = instance_hash(network, ifname, id);
-    let mut doomed: Vec<Change> = ours(&nft, PODS, &prefix)?.into_iter().map(|h| RULES.delete(PODS, h)).collect();
-    doomed.extend(ours(&nft, ISOLATION, &prefix)?.into_iter().map(|h| RULES.delete(ISOLATION, h)));
-    nft.commit(NFPROTO_INET, &doomed, "removing firewall rules")
+    chains::retry_on_race(|| {
+        let mut doomed: Vec<Change> = ours(&nft, PODS, &prefix)?.into_iter().map(|h| RULES.delete(PODS, h)).collect();
+        doomed.extend(ours(&nft, ISOLATION, &prefix)?.into_iter().map(|h| RULES.delete(ISOLATION, h)));
+        nft.commit(NFPROTO_INET, &doomed, "removing firewall rules")
+    })?;
+    remove_unused(&nft)
+}
+
+fn remove_unused(nft: &Nft) -> Result<(), Error> {
+    let admins = admin_chains(nft)?;
+    let mut empty = vec![PODS, ISOLATION];
+    empty.extend(admins.iter().map(String::as_str));
+    chains::remove_if_unused(nft, TABLE, &[FORWARD], &empty, "removing the unused firewall table")
 }
 
 /// The number of rules the attachment has, if the forward chain reaches them (CHECK).
@@ -151,5 +171,6 @@ pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
     }
     let n = doomed.len();
     nft.commit(NFPROTO_INET, &doomed, "collecting firewall rules")?;
+    remove_unused(&nft)?;
     Ok(n)
 }

@@ -13,7 +13,7 @@ use super::chains::{self, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_R
 use super::expr::{Exprs, NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP};
 use super::masq::{comment, instance_hash, network_hash, prefix_mask};
 use super::rules::{Rules, list_rules};
-use super::wire::{Change, NFPROTO_INET, NFT_MSG_DELRULE, Nft};
+use super::wire::{Change, NFPROTO_INET, Nft};
 use crate::Error;
 use ipnetwork::IpNetwork;
 use std::collections::HashSet;
@@ -112,8 +112,17 @@ fn ours(nft: &Nft, prefix: &str) -> Result<Vec<u64>, Error> {
 /// ADD: forward the ports, replacing any rules left for the same attachment, in one transaction.
 pub fn setup(network: &str, ifname: &str, id: &str, f: &Forward) -> Result<(), Error> {
     let nft = Nft::open()?;
-    let stale = ours(&nft, &instance_hash(network, ifname, id))?;
-    let marks = list_rules(&nft, NFPROTO_INET, TABLE, POSTROUTING)?;
+    chains::retry_on_race(|| try_setup(&nft, network, ifname, id, f))
+}
+
+fn try_setup(nft: &Nft, network: &str, ifname: &str, id: &str, f: &Forward) -> Result<(), Error> {
+    let stale = ours(nft, &instance_hash(network, ifname, id))?;
+    let mark = mark_comment(f.mark_bit);
+    let marks: Vec<u64> = list_rules(nft, NFPROTO_INET, TABLE, POSTROUTING)?
+        .into_iter()
+        .filter(|(_, c)| *c == mark)
+        .map(|(h, _)| h)
+        .collect();
     let to_local = || Exprs::default().daddr_is_local().verdict(NFT_JUMP, Some(HOSTPORTS));
     let mut changes = vec![
         chains::table(TABLE),
@@ -122,14 +131,16 @@ pub fn setup(network: &str, ifname: &str, id: &str, f: &Forward) -> Result<(), E
         chains::base(TABLE, "output", NF_INET_LOCAL_OUT, chains::PRIORITY_DSTNAT, "nat"),
         chains::base(TABLE, POSTROUTING, NF_INET_POST_ROUTING, chains::PRIORITY_SRCNAT, "nat"),
         // Flush and refill the entry chains, so their one rule exists exactly once.
-        Change { msg: NFT_MSG_DELRULE, flags: 0, attrs: RULES.base("prerouting") },
+        chains::flush(TABLE, "prerouting"),
         RULES.add("prerouting", to_local(), ""),
-        Change { msg: NFT_MSG_DELRULE, flags: 0, attrs: RULES.base("output") },
+        chains::flush(TABLE, "output"),
         RULES.add("output", to_local(), ""),
     ];
-    // One masquerade rule per mark bit in use, added once and kept (networks may share it).
-    let mark = mark_comment(f.mark_bit);
-    if f.snat && !marks.iter().any(|(_, c)| *c == mark) {
+    // One masquerade rule per mark bit in use (networks may share it):
+    // replaced by handle, so that a concurrent change makes this
+    // transaction fail (and run again) instead of losing or doubling it.
+    if f.snat {
+        changes.extend(marks.into_iter().map(|h| RULES.delete(POSTROUTING, h)));
         changes.push(RULES.add(POSTROUTING, Exprs::default().mark_has(1 << f.mark_bit).masquerade(), &mark));
     }
     changes.extend(stale.into_iter().map(|h| RULES.delete(HOSTPORTS, h)));
@@ -138,12 +149,21 @@ pub fn setup(network: &str, ifname: &str, id: &str, f: &Forward) -> Result<(), E
     nft.commit(NFPROTO_INET, &changes, "installing host port rules")
 }
 
-/// DEL: remove the attachment's rules, whatever ports and addresses they name.
+/// DEL: remove the attachment's rules, whatever ports and addresses they
+/// name, and the table once no attachment has rules in it.
 pub fn teardown(network: &str, ifname: &str, id: &str) -> Result<(), Error> {
     let nft = Nft::open()?;
-    let doomed: Vec<Change> =
-        ours(&nft, &instance_hash(network, ifname, id))?.into_iter().map(|h| RULES.delete(HOSTPORTS, h)).collect();
-    nft.commit(NFPROTO_INET, &doomed, "removing host port rules")
+    chains::retry_on_race(|| {
+        let doomed: Vec<Change> =
+            ours(&nft, &instance_hash(network, ifname, id))?.into_iter().map(|h| RULES.delete(HOSTPORTS, h)).collect();
+        nft.commit(NFPROTO_INET, &doomed, "removing host port rules")
+    })?;
+    remove_unused(&nft)
+}
+
+fn remove_unused(nft: &Nft) -> Result<(), Error> {
+    let skeleton = ["prerouting", "output", POSTROUTING];
+    chains::remove_if_unused(nft, TABLE, &skeleton, &[HOSTPORTS], "removing the unused host port table")
 }
 
 /// The number of rules the attachment has (CHECK compares it with [`rule_count`]).
@@ -168,6 +188,7 @@ pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
         .collect();
     let n = doomed.len();
     nft.commit(NFPROTO_INET, &doomed, "collecting host port rules")?;
+    remove_unused(&nft)?;
     Ok(n)
 }
 
