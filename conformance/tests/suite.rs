@@ -64,6 +64,16 @@ fn tuning_passes() {
 }
 
 #[test]
+fn portmap_passes() {
+    ours_pass("portmap");
+}
+
+#[test]
+fn firewall_passes() {
+    ours_pass("firewall");
+}
+
+#[test]
 fn loopback_passes() {
     ours_pass("loopback");
 }
@@ -171,7 +181,19 @@ fn reference_verdicts_match_the_expected_file() {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default()).unwrap_or(json!({}));
     let mut got = serde_json::Map::new();
     let mut diffs = Vec::new();
-    for ty in ["bridge", "macvlan", "ptp", "sbr", "host-device", "tuning", "host-local", "static", "loopback"] {
+    for ty in [
+        "bridge",
+        "macvlan",
+        "ptp",
+        "sbr",
+        "host-device",
+        "tuning",
+        "portmap",
+        "firewall",
+        "host-local",
+        "static",
+        "loopback",
+    ] {
         let target = Target::new(Path::new(REFERENCE_DIR), Profile::find(ty).expect("profile")).unwrap();
         let report = suite::run(&target, None);
         let mut verdicts = serde_json::Map::new();

@@ -7,7 +7,7 @@
 //! the run is [`scenario`]'s (ipvlan and vlan in the VM stage).
 //! `bench ptp`, `bench host-device`: the same for a pod link of the plugin's
 //! own ([`pod_link`]). `bench tuning`: tuning's own ADD/DEL after a prelude
-//! ([`chained`]).
+//! ([`chained`]). `bench portmap`: portmap's own ADD/DEL after a prelude ([`portmap`]).
 //! `bench rails`: the added cost of per-rail policy routing ([`rails`]).
 //! `bench sriov`: the sriov plugin on the VM stage's VFs, ours only ([`sriov`]).
 
@@ -19,6 +19,7 @@ mod measure;
 mod on_master;
 mod opts;
 mod pod_link;
+mod portmap;
 mod rails;
 mod scenario;
 mod sriov;
@@ -28,11 +29,12 @@ use bridge::Bridge;
 use chained::Tuning;
 use on_master::{IPVLAN, MACVLAN, VLAN};
 use pod_link::{HOST_DEVICE, PTP};
+use portmap::Portmap;
 use scenario::Scenario;
 use std::process::ExitCode;
 
 /// The `bench <plugin>` subcommands, in the order `--help` lists them.
-const PLUGINS: [&dyn Scenario; 7] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning];
+const PLUGINS: [&dyn Scenario; 8] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning, &Portmap];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {
