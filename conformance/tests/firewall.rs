@@ -179,3 +179,45 @@ fn same_bridge_without_a_bridge_in_prev_result_is_code_7() {
     let inv = Invocation::add().attachment(&n.lab.cid(p), "eth0").set("CNI_NETNS", &n.lab.pod(p).path_str());
     n.exec(inv, &conf).check_error_naming(7, &["ingressPolicy"]).unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// Pods coming and going at once: every ADD finds its rules, even while
+/// another attachment's DEL removes the table it thinks is unused.
+#[test]
+fn concurrent_adds_and_dels_keep_every_attachments_rules() {
+    let Some(n) = node("same-bridge") else { return };
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..6)
+            .map(|k| {
+                let n = &n;
+                s.spawn(move || {
+                    let cid = format!("{}-race{k}", n.lab.prefix);
+                    let mut conf = n.lab.plugin_conf(V, json!({ "type": "firewall", "ingressPolicy": "same-bridge" }));
+                    conf["prevResult"] = json!({ "cniVersion": V,
+                        "interfaces": [{ "name": n.lab.bridge }, { "name": "eth0", "sandbox": format!("/run/netns/x{k}") }],
+                        "ips": [{ "interface": 1, "address": format!("10.78.0.{}/24", 10 + k) }] });
+                    let mut bad = Vec::new();
+                    for round in 0..8 {
+                        let inv = Invocation::add().attachment(&cid, "eth0").set("CNI_NETNS", "/run/netns/x");
+                        if let Err(e) = n.exec(inv, &conf).check_ok_json() {
+                            bad.push(format!("{cid} round {round} ADD: {e}"));
+                            continue;
+                        }
+                        let ruleset = n.ruleset();
+                        let mine = ruleset.lines().filter(|l| l.contains(&format!("id: {cid}\""))).count();
+                        if mine != 3 || !ruleset.contains("jump pods") {
+                            bad.push(format!("{cid} round {round}: {mine} rules after ADD:\n{ruleset}"));
+                        }
+                        let inv = Invocation::del().attachment(&cid, "eth0").set("CNI_NETNS", "");
+                        if let Err(e) = n.exec(inv, &conf).check_ok() {
+                            bad.push(format!("{cid} round {round} DEL: {e}"));
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(n.ruleset(), "", "table left after the last DEL");
+}

@@ -250,7 +250,8 @@ fn host_ports_reach_the_pod_over_tcp_and_udp_v4_and_v6_and_del_closes_them() {
     let server = Server::start(n.lab.pod(p), &[v4, v6]);
     // bridge's and portmap's own CHECK, through libcni.
     n.verb("check", p, &caps);
-    assert_eq!(n.rules_of(p), 2 * 3 + 2 * 2, "rules of the attachment:\n{}", n.ruleset());
+    // Per mapping: hairpin mark, (IPv4) localhost mark, DNAT; per address: masquerade.
+    assert_eq!(n.rules_of(p), 2 * 3 + 2 * 2 + 2, "rules of the attachment:\n{}", n.ruleset());
 
     for ip in [NODE4, NODE6] {
         assert_open(&n.client, ip, "from a client");
@@ -415,4 +416,51 @@ fn add_without_prev_result_is_code_7() {
     let inv = Invocation::add().attachment("ctr", "eth0").set("CNI_NETNS", &n.lab.host.path_str());
     let conf = n.plugin_conf(V, with_port(json!({ "hostPort": 80, "containerPort": 80, "protocol": "tcp" })));
     n.exec(inv, &conf).check_error_naming(7, &["prevResult"]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Pods coming and going at once on one node: every ADD finds its rules
+/// and the masquerade rule in place, even while another attachment's DEL
+/// removes the table it thinks is unused, and the last DEL leaves nothing.
+#[test]
+fn concurrent_adds_and_dels_keep_every_attachments_rules() {
+    let Some(n) = node(json!({})) else { return };
+    let caps = mappings(None);
+    let prev = |k: usize| {
+        json!({ "cniVersion": V, "interfaces": [{ "name": n.lab.bridge }, { "name": "eth0", "sandbox": format!("/run/netns/x{k}") }],
+            "ips": [{ "interface": 1, "address": format!("10.77.0.{}/24", 10 + k) }] })
+    };
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..6)
+            .map(|k| {
+                let (n, caps, prev) = (&n, &caps, prev(k));
+                s.spawn(move || {
+                    let cid = format!("{}-race{k}", n.lab.prefix);
+                    let mut conf = n.plugin_conf(V, json!({ "runtimeConfig": caps }));
+                    conf["prevResult"] = prev;
+                    let mut bad = Vec::new();
+                    for round in 0..8 {
+                        let inv = Invocation::add().attachment(&cid, "eth0").set("CNI_NETNS", "/run/netns/x");
+                        if let Err(e) = n.exec(inv, &conf).check_ok_json() {
+                            bad.push(format!("{cid} round {round} ADD: {e}"));
+                            continue;
+                        }
+                        let ruleset = n.ruleset();
+                        let mine = ruleset.lines().filter(|l| l.contains(&format!("id: {cid}\""))).count();
+                        // 2 mappings x (hairpin, localhost, DNAT), and the masquerade.
+                        if mine != 7 {
+                            bad.push(format!("{cid} round {round}: {mine} rules after ADD:\n{ruleset}"));
+                        }
+                        let inv = Invocation::del().attachment(&cid, "eth0").set("CNI_NETNS", "");
+                        if let Err(e) = n.exec(inv, &conf).check_ok() {
+                            bad.push(format!("{cid} round {round} DEL: {e}"));
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(n.ruleset(), "", "table left after the last DEL");
 }

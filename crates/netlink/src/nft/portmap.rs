@@ -7,7 +7,8 @@
 //! Hairpin and localhost connections must be masqueraded, or the
 //! container's reply would bypass the DNAT's reverse translation: as the
 //! reference's iptables backend does, `hostports` marks them with the
-//! config's mark bit and `postrouting` masquerades what carries it.
+//! config's mark bit, and `postrouting` masquerades marked connections to
+//! the attachment's addresses.
 
 use super::chains::{self, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING};
 use super::expr::{Exprs, NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP};
@@ -84,11 +85,7 @@ fn applies(m: &Mapping, ip: &IpNetwork) -> bool {
     m.host_ip.is_none_or(|h| h.is_ipv4() == ip.is_ipv4())
 }
 
-fn mark_comment(bit: u8) -> String {
-    format!("railcni portmap: masquerade mark bit {bit}")
-}
-
-/// The rules ADD installs for `f`, in order.
+/// The rules ADD installs for `f` in `hostports`, in order.
 fn attachment_rules(f: &Forward) -> Vec<Exprs> {
     let mut out = Vec::new();
     for ip in f.container {
@@ -99,14 +96,45 @@ fn attachment_rules(f: &Forward) -> Vec<Exprs> {
     out
 }
 
-/// How many rules ADD installs for `f` (what CHECK expects to find).
-pub fn rule_count(f: &Forward) -> usize {
-    attachment_rules(f).len()
+/// The attachment's `postrouting` rules: marked connections to a container
+/// address are masqueraded. One per attachment and address, not one shared
+/// per mark bit: then no ADD changes a rule another attachment relies on,
+/// and DEL removes them with the rest.
+fn masquerade_rules(f: &Forward) -> Vec<Exprs> {
+    if !f.snat {
+        return Vec::new();
+    }
+    let bit = 1u32 << f.mark_bit;
+    f.container
+        .iter()
+        .map(|ip| {
+            let (proto, daddr, addr) = match ip {
+                IpNetwork::V4(v4) => (NFPROTO_IPV4, 16, v4.ip().octets().to_vec()),
+                IpNetwork::V6(v6) => (NFPROTO_IPV6, 24, v6.ip().octets().to_vec()),
+            };
+            Exprs::default()
+                .nfproto(proto)
+                .network_header(daddr, addr.len() as u32)
+                .cmp(0, &addr)
+                .mark_has(bit)
+                .masquerade()
+        })
+        .collect()
 }
 
-fn ours(nft: &Nft, prefix: &str) -> Result<Vec<u64>, Error> {
-    let rules = list_rules(nft, NFPROTO_INET, TABLE, HOSTPORTS)?;
-    Ok(rules.into_iter().filter(|(_, c)| c.starts_with(prefix)).map(|(h, _)| h).collect())
+/// How many rules ADD installs for `f` (what CHECK expects to find).
+pub fn rule_count(f: &Forward) -> usize {
+    attachment_rules(f).len() + masquerade_rules(f).len()
+}
+
+/// The attachment's rules in `hostports` and `postrouting`, as deletions.
+fn ours(nft: &Nft, prefix: &str) -> Result<Vec<Change>, Error> {
+    let mut out = Vec::new();
+    for chain in [HOSTPORTS, POSTROUTING] {
+        let rules = list_rules(nft, NFPROTO_INET, TABLE, chain)?;
+        out.extend(rules.into_iter().filter(|(_, c)| c.starts_with(prefix)).map(|(h, _)| RULES.delete(chain, h)));
+    }
+    Ok(out)
 }
 
 /// ADD: forward the ports, replacing any rules left for the same attachment, in one transaction.
@@ -117,12 +145,6 @@ pub fn setup(network: &str, ifname: &str, id: &str, f: &Forward) -> Result<(), E
 
 fn try_setup(nft: &Nft, network: &str, ifname: &str, id: &str, f: &Forward) -> Result<(), Error> {
     let stale = ours(nft, &instance_hash(network, ifname, id))?;
-    let mark = mark_comment(f.mark_bit);
-    let marks: Vec<u64> = list_rules(nft, NFPROTO_INET, TABLE, POSTROUTING)?
-        .into_iter()
-        .filter(|(_, c)| *c == mark)
-        .map(|(h, _)| h)
-        .collect();
     let to_local = || Exprs::default().daddr_is_local().verdict(NFT_JUMP, Some(HOSTPORTS));
     let mut changes = vec![
         chains::table(TABLE),
@@ -136,16 +158,10 @@ fn try_setup(nft: &Nft, network: &str, ifname: &str, id: &str, f: &Forward) -> R
         chains::flush(TABLE, "output"),
         RULES.add("output", to_local(), ""),
     ];
-    // One masquerade rule per mark bit in use (networks may share it):
-    // replaced by handle, so that a concurrent change makes this
-    // transaction fail (and run again) instead of losing or doubling it.
-    if f.snat {
-        changes.extend(marks.into_iter().map(|h| RULES.delete(POSTROUTING, h)));
-        changes.push(RULES.add(POSTROUTING, Exprs::default().mark_has(1 << f.mark_bit).masquerade(), &mark));
-    }
-    changes.extend(stale.into_iter().map(|h| RULES.delete(HOSTPORTS, h)));
+    changes.extend(stale);
     let comment = comment(network, ifname, id);
     changes.extend(attachment_rules(f).into_iter().map(|e| RULES.add(HOSTPORTS, e, &comment)));
+    changes.extend(masquerade_rules(f).into_iter().map(|e| RULES.add(POSTROUTING, e, &comment)));
     nft.commit(NFPROTO_INET, &changes, "installing host port rules")
 }
 
@@ -154,8 +170,7 @@ fn try_setup(nft: &Nft, network: &str, ifname: &str, id: &str, f: &Forward) -> R
 pub fn teardown(network: &str, ifname: &str, id: &str) -> Result<(), Error> {
     let nft = Nft::open()?;
     chains::retry_on_race(|| {
-        let doomed: Vec<Change> =
-            ours(&nft, &instance_hash(network, ifname, id))?.into_iter().map(|h| RULES.delete(HOSTPORTS, h)).collect();
+        let doomed = ours(&nft, &instance_hash(network, ifname, id))?;
         nft.commit(NFPROTO_INET, &doomed, "removing host port rules")
     })?;
     remove_unused(&nft)
@@ -181,11 +196,15 @@ pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
     let nft = Nft::open()?;
     let prefix = network_hash(network);
     let keep: HashSet<String> = valid.iter().map(|(ifname, id)| comment(network, ifname, id)).collect();
-    let doomed: Vec<Change> = list_rules(&nft, NFPROTO_INET, TABLE, HOSTPORTS)?
-        .into_iter()
-        .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
-        .map(|(h, _)| RULES.delete(HOSTPORTS, h))
-        .collect();
+    let mut doomed = Vec::new();
+    for chain in [HOSTPORTS, POSTROUTING] {
+        doomed.extend(
+            list_rules(&nft, NFPROTO_INET, TABLE, chain)?
+                .into_iter()
+                .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
+                .map(|(h, _)| RULES.delete(chain, h)),
+        );
+    }
     let n = doomed.len();
     nft.commit(NFPROTO_INET, &doomed, "collecting host port rules")?;
     remove_unused(&nft)?;
@@ -207,8 +226,8 @@ mod tests {
         let ips: Vec<IpNetwork> = vec!["10.0.0.2/24".parse().unwrap(), "fd00::2/64".parse().unwrap()];
         let maps = [m(None), m(Some("192.0.2.1".parse().unwrap()))];
         let f = Forward { container: &ips, mappings: &maps, snat: true, mark_bit: 13 };
-        // v4: 2 mappings x (hairpin, localhost, dnat); v6: 1 mapping x (hairpin, dnat).
-        assert_eq!(rule_count(&f), 8);
+        // v4: 2 mappings x (hairpin, localhost, dnat); v6: 1 mapping x (hairpin, dnat); a masquerade per address.
+        assert_eq!(rule_count(&f), 10);
         let f = Forward { snat: false, ..f };
         assert_eq!(rule_count(&f), 3);
     }
