@@ -1134,3 +1134,94 @@ fn lock_of_a_killed_process_does_not_block() {
     assert!(!out.timed_out, "ADD waited on a dead process's lock");
     out.assert_ok_json();
 }
+
+// ---- portmap and firewall: nftables rules on the node, chained after bridge ------
+
+/// A chained plugin whose work is rules in the node's nftables (portmap,
+/// firewall), given a bridge attachment's result as `prevResult`: the
+/// bridge `nodebr0` (a veth end on the node, so that portmap finds the
+/// route to the pod and sets `route_localnet`) and `eth0` in the pod. The
+/// baseline (after a first ADD+DEL) has the plugin's table and base
+/// chains; after any DEL not one rule of the attachment may be left.
+struct NodeRulesRig {
+    rig: Rig,
+    prev: Value,
+}
+
+impl NodeRulesRig {
+    fn new(keys: Value) -> NodeRulesRig {
+        let plugin = keys["type"].as_str().unwrap_or_default().to_string();
+        let lab = Lab::new(&our_cni_path(&[&plugin]));
+        let host = &lab.host;
+        let made = host
+            .ip(&["link", "add", "nodebr0", "type", "veth", "peer", "name", "nodebr1"])
+            .and_then(|_| host.ip(&["addr", "add", "10.87.0.1/24", "dev", "nodebr0"]))
+            .and_then(|_| host.ip(&["link", "set", "nodebr0", "up"]));
+        made.unwrap_or_else(|e| panic!("{e}"));
+        let conf = lab.plugin_conf(V, keys);
+        let rig = Rig::new(lab, &plugin, conf, Vec::new());
+        let prev = json!({
+            "cniVersion": V,
+            "interfaces": [{ "name": "nodebr0" }, { "name": "eth0", "sandbox": rig.pod().path_str() }],
+            "ips": [
+                { "interface": 1, "address": "10.87.0.5/24", "gateway": "10.87.0.1" },
+                { "interface": 1, "address": "fd87::5/64", "gateway": "fd87::1" },
+            ],
+        });
+        NodeRulesRig { rig, prev }
+    }
+}
+
+impl Target for NodeRulesRig {
+    fn name(&self) -> String {
+        self.rig.name()
+    }
+
+    fn pod(&self) -> &Namespace {
+        self.rig.pod()
+    }
+
+    fn live_pod(&mut self) {
+        self.rig.live_pod();
+    }
+
+    fn add(&self, fault_after: &str) -> Outcome {
+        let stdin = conf::with_prev_result(&self.rig.conf, &self.prev);
+        let ns = self.pod().path_str();
+        self.rig
+            .lab
+            .exec_plugin(&self.rig.plugin, &self.rig.inv(Invocation::add(), &ns, &stdin).set(FAULT_ENV, fault_after))
+    }
+
+    fn del(&self, netns: &str, prev: Option<&Value>) -> Outcome {
+        self.rig.del(netns, prev)
+    }
+
+    fn node(&self) -> Vec<String> {
+        self.rig.node()
+    }
+
+    fn leftovers(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// An nftables commit at least (portmap also reads routes and writes a sysctl).
+    fn fewest_steps(&self) -> usize {
+        1
+    }
+}
+
+#[test]
+fn portmap_add_killed_at_every_step_leaves_no_rule_after_del() {
+    on_the_host(|| {
+        NodeRulesRig::new(json!({ "type": "portmap", "runtimeConfig": { "portMappings": [
+            { "hostPort": 18080, "containerPort": 80, "protocol": "tcp" },
+            { "hostPort": 18081, "containerPort": 81, "protocol": "udp", "hostIP": "10.87.0.1" },
+        ] } }))
+    });
+}
+
+#[test]
+fn firewall_add_killed_at_every_step_leaves_no_rule_after_del() {
+    on_the_host(|| NodeRulesRig::new(json!({ "type": "firewall", "ingressPolicy": "same-bridge" })));
+}

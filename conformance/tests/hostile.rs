@@ -351,3 +351,64 @@ fn gc_never_releases_another_networks_reservations() {
     assert!(dd.reservations(a["name"].as_str().unwrap_or("")).is_empty(), "GC kept network a's stale reservations");
     assert_eq!(dd.reservations(b["name"].as_str().unwrap_or("")), before_b, "GC of network a touched network b");
 }
+
+/// portmap and firewall (chained, their work is the node's nftables):
+/// crafted values in their keys and `runtimeConfig` get a clean code 7
+/// naming the key, and the node's rules stay as they were.
+#[test]
+fn portmap_and_firewall_refuse_crafted_values_and_change_nothing() {
+    if skip() {
+        return;
+    }
+    let node = Node::new();
+    let prev = json!({ "cniVersion": V, "interfaces": [{ "name": node.lab.bridge }, { "name": "eth0", "sandbox": "/x" }],
+        "ips": [{ "interface": 1, "address": "10.96.0.5/24" }] });
+    let chained = |keys: Value| {
+        let mut c = node.lab.plugin_conf(V, keys);
+        c["prevResult"] = prev.clone();
+        c
+    };
+    let port = |entry: Value| json!({ "type": "portmap", "runtimeConfig": { "portMappings": [entry] } });
+    let tcp = |k: &str, v: Value| {
+        let mut e = json!({ "hostPort": 8080, "containerPort": 80, "protocol": "tcp" });
+        e[k] = v;
+        e
+    };
+    let cases: Vec<(&str, &str, Value, &str)> = vec![
+        ("portmap", "hostPort huge", port(tcp("hostPort", json!(99_999_999_999u64))), "hostPort"),
+        ("portmap", "hostPort negative", port(tcp("hostPort", json!(-80))), "hostPort"),
+        ("portmap", "protocol with NUL", port(tcp("protocol", json!("tcp\u{0}"))), "protocol"),
+        ("portmap", "hostIP with NUL", port(tcp("hostIP", json!("10.0.0.1\u{0}"))), "hostIP"),
+        ("portmap", "markMasqBit negative", json!({ "type": "portmap", "markMasqBit": -1 }), "markMasqBit"),
+        (
+            "portmap",
+            "conditionsV4 injection",
+            json!({ "type": "portmap", "conditionsV4": ["-j", "DROP"] }),
+            "conditionsV4",
+        ),
+        (
+            "firewall",
+            "admin chain with NUL",
+            json!({ "type": "firewall", "iptablesAdminChainName": "a\u{0}b" }),
+            "iptablesAdminChainName",
+        ),
+        (
+            "firewall",
+            "admin chain 300 bytes",
+            json!({ "type": "firewall", "iptablesAdminChainName": "x".repeat(300) }),
+            "iptablesAdminChainName",
+        ),
+        (
+            "firewall",
+            "ingressPolicy with NUL",
+            json!({ "type": "firewall", "ingressPolicy": "open\u{0}" }),
+            "ingressPolicy",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (plugin, what, keys, field) in cases {
+        let out = node.run(plugin, add(&chained(keys)));
+        collect(&mut failures, node.refused(&format!("{plugin}: {what}"), &out, 7, field));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

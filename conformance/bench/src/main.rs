@@ -8,7 +8,8 @@
 //! `bench ptp`, `bench host-device`: the same for a pod link of the plugin's
 //! own ([`pod_link`]). `bench tuning`: tuning's own ADD/DEL after a prelude
 //! ([`chained`]). `bench bandwidth`: bandwidth's own ADD/DEL after a
-//! prelude's veth ([`bandwidth`]).
+//! prelude's veth ([`bandwidth`]). `bench portmap`: portmap's own ADD/DEL
+//! after a prelude ([`portmap`]).
 //! `bench rails`: the added cost of per-rail policy routing ([`rails`]).
 //! `bench sriov`: the sriov plugin on the VM stage's VFs, ours only ([`sriov`]).
 
@@ -21,6 +22,7 @@ mod measure;
 mod on_master;
 mod opts;
 mod pod_link;
+mod portmap;
 mod rails;
 mod scenario;
 mod sriov;
@@ -31,11 +33,13 @@ use bridge::Bridge;
 use chained::Tuning;
 use on_master::{IPVLAN, MACVLAN, VLAN};
 use pod_link::{HOST_DEVICE, PTP};
+use portmap::Portmap;
 use scenario::Scenario;
 use std::process::ExitCode;
 
 /// The `bench <plugin>` subcommands, in the order `--help` lists them.
-const PLUGINS: [&dyn Scenario; 8] = [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning, &Bandwidth];
+const PLUGINS: [&dyn Scenario; 9] =
+    [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning, &Bandwidth, &Portmap];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {

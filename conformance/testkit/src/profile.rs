@@ -96,6 +96,8 @@ pub static PROFILES: &[&Profile] = &[
     &PTP,
     &HOST_DEVICE,
     &TUNING,
+    &PORTMAP,
+    &FIREWALL,
     &DUMMY,
     &VRF,
     &HOST_LOCAL,
@@ -220,6 +222,32 @@ pub static TUNING: Profile = Profile {
     tamper_route: &[],
     keys: |s| json!({ "mtu": 1400, "sysctl": { "net.ipv4.conf.IFNAME.arp_ignore": "1" }, "dataDir": s.dir.join("tuning") }),
     invalid: ("sysctl", || json!({ "sysctl": { "kernel.pid_max": "4096" } })),
+    ..INTERFACE
+};
+
+/// portmap after the prelude's macvlan: one TCP host port per attachment
+/// (`runtimeConfig` written into the config, as libcni writes it from the
+/// `portMappings` capability), in the node's nftables.
+pub static PORTMAP: Profile = Profile {
+    name: "portmap",
+    kind: Kind::Chained,
+    needs_master: true, // the prelude's macvlan
+    // portmap makes no route.
+    tamper_route: &[],
+    keys: |_| json!({ "runtimeConfig": { "portMappings": [{ "hostPort": 18080, "containerPort": 80, "protocol": "tcp" }] } }),
+    invalid: ("markMasqBit", || json!({ "markMasqBit": 32 })),
+    ..INTERFACE
+};
+
+/// firewall after the prelude's macvlan: accepts for the pod's address in the node's forward path.
+pub static FIREWALL: Profile = Profile {
+    name: "firewall",
+    kind: Kind::Chained,
+    needs_master: true, // the prelude's macvlan
+    // firewall makes no route.
+    tamper_route: &[],
+    keys: |_| json!({ "ingressPolicy": "open" }),
+    invalid: ("ingressPolicy", || json!({ "ingressPolicy": "closed" })),
     ..INTERFACE
 };
 

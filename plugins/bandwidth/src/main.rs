@@ -41,8 +41,8 @@ impl Plugin for Bandwidth {
     }
 
     /// As the reference: bandwidth exists from spec 0.3.0 on.
-    fn oldest_version(&self) -> cni::Version {
-        cni::Version::V0_3_0
+    fn oldest_version(&self) -> cni::version::Version {
+        cni::version::Version::V0_3_0
     }
 
     fn add(&self, req: &Request) -> Result<CniResult, Error> {

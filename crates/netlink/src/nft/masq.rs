@@ -30,11 +30,11 @@ fn hash16(s: &str) -> String {
     Sha512::digest(s.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn network_hash(network: &str) -> String {
+pub(super) fn network_hash(network: &str) -> String {
     hash16(network)
 }
 
-fn instance_hash(network: &str, ifname: &str, id: &str) -> String {
+pub(super) fn instance_hash(network: &str, ifname: &str, id: &str) -> String {
     format!("{}-{}", network_hash(network), hash16(&format!("{ifname}:{id}")))
 }
 
@@ -88,7 +88,7 @@ fn multicast_return(v6: bool) -> Exprs {
         .verdict(NFT_RETURN, None)
 }
 
-fn prefix_mask(prefix: u8, len: usize) -> Vec<u8> {
+pub(super) fn prefix_mask(prefix: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| {
             let bits = (prefix as usize).saturating_sub(i * 8).min(8);

@@ -9,6 +9,7 @@ pub const NFPROTO_INET: u8 = 1;
 pub const NFPROTO_BRIDGE: u8 = 7;
 
 pub const NFT_MSG_NEWTABLE: u16 = 0;
+pub const NFT_MSG_DELTABLE: u16 = 2;
 pub const NFT_MSG_NEWCHAIN: u16 = 3;
 pub const NFT_MSG_DELCHAIN: u16 = 5;
 pub const NFT_MSG_NEWRULE: u16 = 6;
@@ -18,6 +19,8 @@ pub const NFT_MSG_DELRULE: u16 = 8;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 pub const NLM_F_DUMP: u16 = 0x300;
+/// DELCHAIN: refuse (EBUSY) unless the chain has no rules and nothing jumps to it.
+pub const NLM_F_NONREC: u16 = 0x100;
 pub const NLM_F_CREATE: u16 = 0x400;
 pub const NLM_F_APPEND: u16 = 0x800;
 const NLMSG_ERROR: u16 = 2;
