@@ -24,9 +24,11 @@ bash conformance/build-driver.sh >/dev/null
 RAILCNI_BIN_DIR=$static/bin target/release/bench bridge --quick
 RAILCNI_BIN_DIR=$static/bin target/release/bench macvlan --quick
 RAILCNI_BIN_DIR=$static/bin target/release/bench ptp --quick
-# No ratio bound for these two (the bench says why); a failed operation still fails them.
+RAILCNI_BIN_DIR=$static/bin target/release/bench portmap --quick
+# No ratio bound for these three (the bench says why); a failed operation still fails them.
 RAILCNI_BIN_DIR=$static/bin target/release/bench host-device --quick
 RAILCNI_BIN_DIR=$static/bin target/release/bench tuning --quick
+RAILCNI_BIN_DIR=$static/bin target/release/bench bandwidth --quick
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --exclude railcni-cri 2>&1 | tee "$log"

@@ -2,7 +2,6 @@
 //! `bandwidth` capability (`runtimeConfig.bandwidth`), and the subnet
 //! lists, all validated before the kernel is touched.
 
-use cni::version::Version;
 use cni::{Error, Request};
 use ipnetwork::IpNetwork;
 use serde::Deserialize;
