@@ -7,8 +7,10 @@
 #   bash deploy/build-static.sh [--target TRIPLE] [--out DIR]
 #
 # TRIPLE: x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
-# (cross-linked with the rust-lld that rustup ships: no C toolchain for the
-# target is needed, the crates have no C code). DIR (default
+# (cross-linked with the rust-lld that rustup ships; ring, under
+# cluster-ipam's TLS to etcd, has C and assembly, which Debian's
+# gcc-aarch64-linux-gnu compiles: conformance/setup.sh and the image's build
+# stage install it). DIR (default
 # target/static/<TRIPLE>) gets bin/<plugin>... and railcni-install.
 #
 # The plugin list is not written down anywhere: it is every binary target of
@@ -32,8 +34,20 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
     rustup target add "$target" >&2
 fi
 case "$target" in
-    # Only when cross-linking: a native aarch64 build links with the host's cc.
-    aarch64-*) [ "$(uname -m)" = aarch64 ] || export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld ;;
+    # Only when cross-building: a native aarch64 build uses the host's cc.
+    # ring's C needs only the compiler's own headers (stdint.h and the like),
+    # so the glibc cross gcc serves a musl target; linking stays with rust-lld.
+    aarch64-*)
+        if [ "$(uname -m)" != aarch64 ]; then
+            export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
+            export CC_aarch64_unknown_linux_musl=${CC_aarch64_unknown_linux_musl:-aarch64-linux-gnu-gcc}
+            export AR_aarch64_unknown_linux_musl=${AR_aarch64_unknown_linux_musl:-aarch64-linux-gnu-ar}
+            command -v "$CC_aarch64_unknown_linux_musl" >/dev/null || {
+                echo "build-static: $CC_aarch64_unknown_linux_musl not found (Debian gcc-aarch64-linux-gnu)" >&2
+                exit 1
+            }
+        fi
+        ;;
 esac
 
 artifacts=$(mktemp)

@@ -20,6 +20,10 @@ pub enum Cond {
     CreatedAt(String, i64),
     ModifiedAt(String, i64),
     ValueIs(String, Vec<u8>),
+    /// The key exists.
+    Present(String),
+    /// No key starts with this prefix (a range compare).
+    NoneUnder(String),
 }
 
 #[derive(Debug, Clone)]
