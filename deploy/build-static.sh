@@ -11,7 +11,8 @@
 # cluster-ipam's TLS to etcd, has C and assembly, which Debian's
 # gcc-aarch64-linux-gnu compiles: conformance/setup.sh and the image's build
 # stage install it). DIR (default
-# target/static/<TRIPLE>) gets bin/<plugin>... and railcni-install.
+# target/static/<TRIPLE>) gets bin/<plugin>..., railcni-install and
+# railcni-ipam (cluster-ipam's admin tool and node heartbeat).
 #
 # The plugin list is not written down anywhere: it is every binary target of
 # the workspace, less the test harness package (its bench tool) and the
@@ -60,24 +61,27 @@ mkdir -p "$out/bin"
 n=0
 for exe in $(grep -o '"executable":"[^"]*"' "$artifacts" | cut -d'"' -f4 | sort -u); do
     name=$(basename "$exe")
-    if [ "$name" = railcni-install ]; then
-        cp "$exe" "$out/railcni-install"
+    # The installer and cluster-ipam's admin tool run in the image; they are
+    # not plugins for the node's CNI bin dir.
+    if [ "$name" = railcni-install ] || [ "$name" = railcni-ipam ]; then
+        cp "$exe" "$out/$name"
     else
         cp "$exe" "$out/bin/$name"
         n=$((n + 1))
     fi
 done
 [ -x "$out/railcni-install" ] || { echo "build-static: railcni-install was not built" >&2; exit 1; }
+[ -x "$out/railcni-ipam" ] || { echo "build-static: railcni-ipam was not built" >&2; exit 1; }
 [ "$n" -gt 0 ] || { echo "build-static: no plugin was built" >&2; exit 1; }
 
 # Static means no program interpreter (dynamic loader) in the ELF headers.
 if command -v readelf >/dev/null; then
-    for f in "$out/railcni-install" "$out"/bin/*; do
+    for f in "$out/railcni-install" "$out/railcni-ipam" "$out"/bin/*; do
         if readelf -l "$f" | grep -q 'Requesting program interpreter'; then
             echo "build-static: $f is dynamically linked" >&2
             exit 1
         fi
     done
 fi
-echo "build-static: $target: $n plugins and railcni-install in $out" >&2
-(cd "$out" && ls -l railcni-install bin/ | awk 'NF >= 9 { printf "  %-16s %9d bytes\n", $9, $5 }') >&2
+echo "build-static: $target: $n plugins, railcni-install and railcni-ipam in $out" >&2
+(cd "$out" && ls -l railcni-install railcni-ipam bin/ | awk 'NF >= 9 { printf "  %-16s %9d bytes\n", $9, $5 }') >&2
