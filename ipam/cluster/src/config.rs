@@ -8,6 +8,8 @@ use cni::Request;
 use cni::net::{parse_cidr, parse_ip, to_u128};
 use cni::result::{Dns, Route};
 use ipnetwork::IpNetwork;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -303,11 +305,29 @@ pub(crate) fn etcd_settings(c: EtcdConf) -> Result<EtcdSettings, Error> {
     }
     if let Some(p) = &etcd.key_file {
         private_file("ipam.etcd_key_file", p)?;
+        pem_file("ipam.etcd_key_file", p, "private key", |p| PrivateKeyDer::from_pem_file(p).map(drop))?;
+    }
+    for (field, file) in [("ipam.etcd_ca_cert_file", &etcd.ca_cert_file), ("ipam.etcd_cert_file", &etcd.cert_file)] {
+        if let Some(p) = file {
+            pem_file(field, p, "certificate", |p| CertificateDer::from_pem_file(p).map(drop))?;
+        }
     }
     if let Some(p) = &etcd.password_file {
         private_file("ipam.etcd_password_file", p)?;
     }
     Ok(etcd)
+}
+
+/// A TLS file that is not PEM fails here, code 7 naming it, rather than as
+/// a connection that never comes up. The parser's message is left out: it
+/// may quote a line of the file, and that could be key material.
+fn pem_file(
+    field: &str,
+    path: &std::path::Path,
+    what: &str,
+    parse: impl Fn(&std::path::Path) -> Result<(), rustls_pki_types::pem::Error>,
+) -> Result<(), Error> {
+    parse(path).map_err(|_| Error::config(field, format!("{}: not a PEM {what}", path.display())))
 }
 
 /// A file holding a credential (or naming one) must not be readable by the
