@@ -35,6 +35,13 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
     rustup target add "$target" >&2
 fi
 case "$target" in
+    # cc-rs looks for x86_64-linux-musl-gcc, which Debian does not ship; the
+    # host's gcc compiles ring's C as well (it needs no libc headers).
+    x86_64-*)
+        if [ "$(uname -m)" = x86_64 ]; then
+            export CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-gcc}
+        fi
+        ;;
     # Only when cross-building: a native aarch64 build uses the host's cc.
     # ring's C needs only the compiler's own headers (stdint.h and the like),
     # so the glibc cross gcc serves a musl target; linking stays with rust-lld.
