@@ -102,8 +102,9 @@ fn release_node_frees_100_allocations_over_tls_and_auth() {
 
 #[test]
 fn release_node_refuses_a_live_node_without_force() {
-    let cluster = EtcdCluster::start();
-    let node = Node::new("adm-live", &cluster.endpoints());
+    // The heartbeat too needs nothing beyond the node's prefix-limited user.
+    let cluster = secure_cluster();
+    let node = Node::secure("adm-live", &cluster);
     run("ADD", &conf(&node), "c1", "net1").assert_ok("ADD");
     let mut hb = std::process::Command::new(common::ADMIN)
         .args(["--config"])

@@ -152,4 +152,28 @@ fn no_credential_in_results_errors_or_logs() {
     let out = node.admin(&["list"], "");
     assert_eq!(out.code, 3, "{out:?}");
     assert!(!format!("{out:?}").contains(wrong), "{out:?}");
+    // The heartbeat gives up on refused credentials (a crash loop shows it), saying why.
+    let mut hb = std::process::Command::new(common::ADMIN)
+        .arg("--config")
+        .arg(node.settings())
+        .arg("heartbeat")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = hb.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = hb.kill();
+            let _ = hb.wait();
+            panic!("the heartbeat kept running with a wrong password");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut hb.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("authentication failed") && !err.contains(wrong), "{err}");
 }
