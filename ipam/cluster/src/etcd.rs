@@ -10,6 +10,10 @@ use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOpt
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+/// Keys per answer of `list_all`: far below gRPC's 4 MB answer limit even
+/// with values of a few hundred bytes.
+const PAGE: i64 = 256;
+
 /// Between retries: long enough for an election at test timeouts, short
 /// enough that a leader change costs a pod little.
 const RETRY_PAUSE: Duration = Duration::from_millis(50);
@@ -185,6 +189,27 @@ impl Store for Etcd {
         .map(|r| r.kvs().iter().map(kv).collect())
     }
 
+    fn list_all(&mut self, prefix: &str) -> Result<Vec<Kv>, StoreError> {
+        let end = prefix_end(prefix.as_bytes());
+        let (mut from, mut revision, mut out) = (prefix.as_bytes().to_vec(), 0, Vec::new());
+        loop {
+            let page = self.call(|mut c| {
+                let (from, end) = (from.clone(), end.clone());
+                let o = GetOptions::new().with_range(end).with_limit(PAGE).with_revision(revision);
+                async move { c.get(from, Some(o)).await }
+            })?;
+            if revision == 0 {
+                // The later pages read the store as the first one saw it.
+                revision = page.header().map_or(0, |h| h.revision());
+            }
+            out.extend(page.kvs().iter().map(kv));
+            match page.kvs().last() {
+                Some(last) if page.more() => from = [last.key(), &[0]].concat(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn txn(&mut self, txn: Txn) -> Result<Outcome, StoreError> {
         let response = self.call(|mut c| {
             let t = etcd_client::Txn::new()
@@ -211,6 +236,18 @@ impl Store for Etcd {
         // A linearizable read needs a quorum, as a write does.
         self.get(crate::keys::PREFIX).map(|_| ())
     }
+}
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0] // all keys
 }
 
 fn compare(c: &Cond) -> Compare {

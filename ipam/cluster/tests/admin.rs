@@ -82,6 +82,14 @@ fn release_node_frees_100_allocations_over_tls_and_auth() {
     let add_time = started.elapsed();
     let before = keys(&cluster);
     assert!(before.iter().filter(|k| k.contains("/nodes/adm-gone/")).count() == 100, "{}", before.len());
+    // More keys than one page of the admin tool's reads (256): list sees them all.
+    assert!(before.len() > 300, "{}", before.len());
+    let paged = cluster_ipam::store::Store::list_all(&mut stays.store(), "/railcni/").unwrap();
+    assert_eq!(paged.iter().map(|kv| kv.key.clone()).collect::<Vec<_>>(), before, "paged read");
+    let listed = stays.admin(&["--json", "list"], "").json();
+    let gone_node = listed["nodes"].as_array().unwrap().iter().find(|n| n["node"] == "adm-gone").unwrap().clone();
+    assert_eq!(gone_node["allocations"], 100, "{gone_node}");
+    assert_eq!(listed["networks"][0]["allocations"].as_array().unwrap().len(), 101);
     let started = std::time::Instant::now();
     let out = stays.admin(&["--json", "release-node", "adm-gone"], "");
     let release_time = started.elapsed();

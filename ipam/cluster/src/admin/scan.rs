@@ -60,7 +60,7 @@ fn json<T: serde::de::DeserializeOwned>(kv: &Kv) -> Option<T> {
 
 pub fn read(store: &mut impl Store) -> Result<Snapshot, StoreError> {
     let mut s = Snapshot::default();
-    for kv in store.list(PREFIX, false)? {
+    for kv in store.list_all(PREFIX)? {
         let rest = kv.key.strip_prefix(PREFIX).unwrap_or_default().to_string();
         let parts: Vec<&str> = rest.split('/').collect();
         match parts.as_slice() {
