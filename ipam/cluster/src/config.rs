@@ -100,20 +100,13 @@ impl std::fmt::Debug for EtcdSettings {
 }
 
 /// The etcd keys as written, in the `ipam` object or the settings file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Default)]
 pub(crate) struct EtcdConf {
-    #[serde(rename = "etcd_endpoints")]
     pub endpoints: Vec<String>,
-    #[serde(rename = "etcd_ca_cert_file")]
     pub ca_cert_file: String,
-    #[serde(rename = "etcd_cert_file")]
     pub cert_file: String,
-    #[serde(rename = "etcd_key_file")]
     pub key_file: String,
-    #[serde(rename = "etcd_username")]
     pub username: String,
-    #[serde(rename = "etcd_password_file")]
     pub password_file: String,
 }
 
