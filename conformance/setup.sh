@@ -20,6 +20,10 @@ command -v flock >/dev/null || need_apt+=(util-linux)
 # protos, which import protobuf's well-known types (libprotobuf-dev).
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || need_apt+=(etcd-server etcd-client)
 command -v protoc >/dev/null && [ -f /usr/include/google/protobuf/descriptor.proto ] || need_apt+=(protobuf-compiler libprotobuf-dev)
+# cluster-ipam's TLS to etcd links ring, which has C: deploy/build-static.sh
+# compiles it for aarch64 with the cross gcc (the host's gcc does x86_64).
+command -v aarch64-linux-gnu-gcc >/dev/null || need_apt+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
+command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 # The CRI stage (conformance/cri): a real container runtime (its generated CRI
 # client needs protoc too, installed just above).
 command -v containerd >/dev/null || need_apt+=(containerd)

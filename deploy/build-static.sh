@@ -7,9 +7,12 @@
 #   bash deploy/build-static.sh [--target TRIPLE] [--out DIR]
 #
 # TRIPLE: x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
-# (cross-linked with the rust-lld that rustup ships: no C toolchain for the
-# target is needed, the crates have no C code). DIR (default
-# target/static/<TRIPLE>) gets bin/<plugin>... and railcni-install.
+# (cross-linked with the rust-lld that rustup ships; ring, under
+# cluster-ipam's TLS to etcd, has C and assembly, which Debian's
+# gcc-aarch64-linux-gnu compiles: conformance/setup.sh and the image's build
+# stage install it). DIR (default
+# target/static/<TRIPLE>) gets bin/<plugin>..., railcni-install and
+# railcni-ipam (cluster-ipam's admin tool and node heartbeat).
 #
 # The plugin list is not written down anywhere: it is every binary target of
 # the workspace, less the test harness package (its bench tool) and the
@@ -32,8 +35,27 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
     rustup target add "$target" >&2
 fi
 case "$target" in
-    # Only when cross-linking: a native aarch64 build links with the host's cc.
-    aarch64-*) [ "$(uname -m)" = aarch64 ] || export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld ;;
+    # cc-rs looks for x86_64-linux-musl-gcc, which Debian does not ship; the
+    # host's gcc compiles ring's C as well (it needs no libc headers).
+    x86_64-*)
+        if [ "$(uname -m)" = x86_64 ]; then
+            export CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-gcc}
+        fi
+        ;;
+    # Only when cross-building: a native aarch64 build uses the host's cc.
+    # ring's C needs only the compiler's own headers (stdint.h and the like),
+    # so the glibc cross gcc serves a musl target; linking stays with rust-lld.
+    aarch64-*)
+        if [ "$(uname -m)" != aarch64 ]; then
+            export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld
+            export CC_aarch64_unknown_linux_musl=${CC_aarch64_unknown_linux_musl:-aarch64-linux-gnu-gcc}
+            export AR_aarch64_unknown_linux_musl=${AR_aarch64_unknown_linux_musl:-aarch64-linux-gnu-ar}
+            command -v "$CC_aarch64_unknown_linux_musl" >/dev/null || {
+                echo "build-static: $CC_aarch64_unknown_linux_musl not found (Debian gcc-aarch64-linux-gnu)" >&2
+                exit 1
+            }
+        fi
+        ;;
 esac
 
 artifacts=$(mktemp)
@@ -46,24 +68,27 @@ mkdir -p "$out/bin"
 n=0
 for exe in $(grep -o '"executable":"[^"]*"' "$artifacts" | cut -d'"' -f4 | sort -u); do
     name=$(basename "$exe")
-    if [ "$name" = railcni-install ]; then
-        cp "$exe" "$out/railcni-install"
+    # The installer and cluster-ipam's admin tool run in the image; they are
+    # not plugins for the node's CNI bin dir.
+    if [ "$name" = railcni-install ] || [ "$name" = railcni-ipam ]; then
+        cp "$exe" "$out/$name"
     else
         cp "$exe" "$out/bin/$name"
         n=$((n + 1))
     fi
 done
 [ -x "$out/railcni-install" ] || { echo "build-static: railcni-install was not built" >&2; exit 1; }
+[ -x "$out/railcni-ipam" ] || { echo "build-static: railcni-ipam was not built" >&2; exit 1; }
 [ "$n" -gt 0 ] || { echo "build-static: no plugin was built" >&2; exit 1; }
 
 # Static means no program interpreter (dynamic loader) in the ELF headers.
 if command -v readelf >/dev/null; then
-    for f in "$out/railcni-install" "$out"/bin/*; do
+    for f in "$out/railcni-install" "$out/railcni-ipam" "$out"/bin/*; do
         if readelf -l "$f" | grep -q 'Requesting program interpreter'; then
             echo "build-static: $f is dynamically linked" >&2
             exit 1
         fi
     done
 fi
-echo "build-static: $target: $n plugins and railcni-install in $out" >&2
-(cd "$out" && ls -l railcni-install bin/ | awk 'NF >= 9 { printf "  %-16s %9d bytes\n", $9, $5 }') >&2
+echo "build-static: $target: $n plugins, railcni-install and railcni-ipam in $out" >&2
+(cd "$out" && ls -l railcni-install railcni-ipam bin/ | awk 'NF >= 9 { printf "  %-16s %9d bytes\n", $9, $5 }') >&2

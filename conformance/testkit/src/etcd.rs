@@ -18,6 +18,8 @@ pub struct EtcdCluster {
     token: String,
     /// Client TLS with client certificates (`start_tls`).
     tls: Option<Tls>,
+    /// Once auth is on (`enable_auth`): the root password this handle's etcdctl logs in with.
+    root_password: Option<String>,
 }
 
 /// PEM files made by openssl for one test: a CA, the members' server
@@ -128,7 +130,7 @@ impl EtcdCluster {
             .map(|i| Member { name: format!("m{i}"), client: free_port(), peer: free_port(), child: None })
             .collect();
         let tls = tls.then(|| Tls::make(dir.path()));
-        let mut c = EtcdCluster { dir, members, token, tls };
+        let mut c = EtcdCluster { dir, members, token, tls, root_password: None };
         for i in 0..3 {
             c.spawn(i);
         }
@@ -151,6 +153,9 @@ impl EtcdCluster {
         c.env("ETCDCTL_API", "3");
         if let Some(t) = &self.tls {
             c.arg("--cacert").arg(&t.ca).arg("--cert").arg(&t.client_cert).arg("--key").arg(&t.client_key);
+        }
+        if let Some(p) = &self.root_password {
+            c.arg(format!("--user=root:{p}"));
         }
         c
     }
@@ -233,6 +238,54 @@ impl EtcdCluster {
             .expect("etcdctl (Debian etcd-client)");
         assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Turn on etcd authentication: a `root` user (with the root role) gets
+    /// `root_password`, and this handle's `etcdctl` logs in as root from
+    /// then on. With `start_tls`, a client that shows a certificate and no
+    /// password is the user named by the certificate's CN
+    /// (`railcni-etcd-client`).
+    pub fn enable_auth(&mut self, root_password: &str) {
+        self.etcdctl(&["user", "add", &format!("root:{root_password}")]);
+        self.etcdctl(&["user", "grant-role", "root", "root"]);
+        self.etcdctl(&["auth", "enable"]);
+        self.root_password = Some(root_password.to_string());
+    }
+
+    /// A user whose only permission is `readwrite` on the keys under `prefix`
+    /// (a role of the same name as the user), as an operator sets one up
+    /// for a node: least privilege.
+    pub fn add_prefix_user(&self, user: &str, password: &str, prefix: &str) {
+        self.etcdctl(&["role", "add", user]);
+        self.etcdctl(&["role", "grant-permission", "--prefix=true", user, "readwrite", prefix]);
+        self.etcdctl(&["user", "add", &format!("{user}:{password}")]);
+        self.etcdctl(&["user", "grant-role", user, user]);
+    }
+
+    /// etcdctl as a given client, not as root: the CA if TLS is on, the
+    /// certificate pair `cert` if given, the login `user:password` if given.
+    /// Its output, success or not (for tests that expect a refusal).
+    pub fn etcdctl_as(
+        &self,
+        cert: Option<(&std::path::Path, &std::path::Path)>,
+        login: Option<(&str, &str)>,
+        args: &[&str],
+    ) -> std::process::Output {
+        let mut c = Command::new("etcdctl");
+        c.env("ETCDCTL_API", "3");
+        if let Some(t) = &self.tls {
+            c.arg("--cacert").arg(&t.ca);
+        }
+        if let Some((crt, key)) = cert {
+            c.arg("--cert").arg(crt).arg("--key").arg(key);
+        }
+        if let Some((u, p)) = login {
+            c.arg(format!("--user={u}:{p}"));
+        }
+        c.args(["--endpoints", &self.endpoints().join(","), "--command-timeout=5s"])
+            .args(args)
+            .output()
+            .expect("etcdctl (Debian etcd-client)")
     }
 
     /// The index of the current leader.

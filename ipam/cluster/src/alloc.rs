@@ -50,9 +50,10 @@ pub struct Entry {
     pub overlap_key: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct SliceOwner {
-    node: String,
+/// The value of a slice key.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SliceOwner {
+    pub node: String,
 }
 
 /// Tries per slice before re-reading it: concurrent ADDs start at different
@@ -342,6 +343,55 @@ impl<S: Store> Allocator<'_, S> {
                         return Ok(true);
                     }
                 }
+            }
+        }
+        // Freed slices go back to the scan above on the caller's next round.
+        self.reclaim(pool, &listed)
+    }
+
+    /// No slice is free: delete an empty slice of a node whose heartbeat
+    /// lease has expired, so that the next claim can take it. One
+    /// transaction per slice re-checks all of it: the slice unchanged since
+    /// read, the owner still without its lease, and no address record in
+    /// the slice (a record of the owner, or one borrowed). Slices holding
+    /// records stay until `railcni-ipam release-node`. A node that never
+    /// ran a heartbeat is never taken for dead.
+    fn reclaim(&mut self, pool: &Pool, listed: &[Kv]) -> Result<bool, Error> {
+        let net = self.net().to_string();
+        let mut dead: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+        for kv in listed {
+            let Some(index) = kv.key.rsplit('/').next().and_then(|s| s.parse::<u64>().ok()) else { continue };
+            let Ok(owner) = serde_json::from_slice::<SliceOwner>(&kv.value) else { continue };
+            if owner.node == self.cfg.node {
+                continue;
+            }
+            let is_dead = match dead.get(&owner.node) {
+                Some(d) => *d,
+                None => {
+                    let d = self.store.get(&keys::heartbeat(&owner.node))?.is_some()
+                        && self.store.get(&keys::alive(&owner.node))?.is_none();
+                    dead.insert(owner.node.clone(), d);
+                    d
+                }
+            };
+            if !is_dead {
+                continue;
+            }
+            let txn = Txn {
+                when: vec![
+                    Cond::ModifiedAt(kv.key.clone(), kv.mod_revision),
+                    Cond::Present(keys::heartbeat(&owner.node)),
+                    Cond::Absent(keys::alive(&owner.node)),
+                    Cond::NoneUnder(keys::slice_addrs(&net, &pool.key(), index)),
+                ],
+                then: vec![Op::Delete(kv.key.clone())],
+                read_on_failure: vec![],
+            };
+            self.wrote = true;
+            if let Outcome::Committed(_) = self.store.txn(txn)? {
+                tracing::info!(network = %net, pool = %pool.cidr, slice = index, from = %owner.node,
+                    "reclaimed an empty slice of a node whose heartbeat expired");
+                return Ok(true);
             }
         }
         Ok(false)

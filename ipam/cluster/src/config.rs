@@ -8,6 +8,8 @@ use cni::Request;
 use cni::net::{parse_cidr, parse_ip, to_u128};
 use cni::result::{Dns, Route};
 use ipnetwork::IpNetwork;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::net::IpAddr;
@@ -97,6 +99,17 @@ impl std::fmt::Debug for EtcdSettings {
     }
 }
 
+/// The etcd keys as written, in the `ipam` object or the settings file.
+#[derive(Debug, Default)]
+pub(crate) struct EtcdConf {
+    pub endpoints: Vec<String>,
+    pub ca_cert_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+    pub username: String,
+    pub password_file: String,
+}
+
 /// Everything a verb needs, validated.
 #[derive(Debug)]
 pub struct Config {
@@ -136,6 +149,8 @@ fn merge_settings(mut ipam: Map<String, Value>) -> Result<Map<String, Value>, Er
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(ipam),
         Err(e) => return Err(Error::config("ipam.configuration_path", format!("{path}: {e}"))),
     };
+    // It names the credential files and may hold the etcd user: the node's alone.
+    private_file("ipam.configuration_path", std::path::Path::new(&path))?;
     let file: Map<String, Value> = serde_json::from_slice(&text)
         .map_err(|e| Error::config("ipam.configuration_path", format!("{path}: not a JSON object: {e}")))?;
     for (k, v) in file {
@@ -151,13 +166,7 @@ fn validate(c: IpamConf) -> Result<Config, Error> {
     if !network_name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
         return Err(Error::config("ipam.network_name", "may hold only letters, digits, '-', '_' and '.'"));
     }
-    let node = match c.node_name.as_str() {
-        "" => hostname()?,
-        n => n.to_string(),
-    };
-    if node.is_empty() || !node.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-        return Err(Error::config("ipam.node_name", format!("{node:?} is not a valid node name")));
-    }
+    let node = node_name(&c.node_name)?;
     let timeout = c.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if !(timeout > 0.0 && timeout <= 300.0) {
         return Err(Error::config("ipam.timeout", "must be a number of seconds in (0, 300]"));
@@ -213,42 +222,14 @@ fn validate(c: IpamConf) -> Result<Config, Error> {
             }
         }
     }
-    if c.etcd_endpoints.is_empty() {
-        return Err(Error::config(
-            "ipam.etcd_endpoints",
-            "missing: set it in the ipam object or in the configuration_path file",
-        ));
-    }
-    for (i, e) in c.etcd_endpoints.iter().enumerate() {
-        if !(e.starts_with("http://") || e.starts_with("https://")) {
-            return Err(Error::config(format!("ipam.etcd_endpoints[{i}]"), "must be an http:// or https:// URL"));
-        }
-    }
-    let file = |field: &str, v: &str| -> Result<Option<PathBuf>, Error> {
-        match v {
-            "" => Ok(None),
-            p if std::path::Path::new(p).is_file() => Ok(Some(PathBuf::from(p))),
-            p => Err(Error::config(format!("ipam.{field}"), format!("{p}: no such file"))),
-        }
-    };
-    let etcd = EtcdSettings {
+    let etcd = etcd_settings(EtcdConf {
         endpoints: c.etcd_endpoints,
-        ca_cert_file: file("etcd_ca_cert_file", &c.etcd_ca_cert_file)?,
-        cert_file: file("etcd_cert_file", &c.etcd_cert_file)?,
-        key_file: file("etcd_key_file", &c.etcd_key_file)?,
-        username: Some(c.etcd_username).filter(|u| !u.is_empty()),
-        password_file: file("etcd_password_file", &c.etcd_password_file)?,
-    };
-    if etcd.cert_file.is_some() != etcd.key_file.is_some() {
-        return Err(Error::config("ipam.etcd_key_file", "etcd_cert_file and etcd_key_file go together"));
-    }
-    if etcd.username.is_some() != etcd.password_file.is_some() {
-        return Err(Error::config("ipam.etcd_password_file", "etcd_username and etcd_password_file go together"));
-    }
-    let tls_asked = etcd.ca_cert_file.is_some() || etcd.cert_file.is_some();
-    if tls_asked && !crate::etcd::TLS {
-        return Err(Error::config("ipam.etcd_ca_cert_file", "this build has no TLS (cargo feature \"tls\")"));
-    }
+        ca_cert_file: c.etcd_ca_cert_file,
+        cert_file: c.etcd_cert_file,
+        key_file: c.etcd_key_file,
+        username: c.etcd_username,
+        password_file: c.etcd_password_file,
+    })?;
     let network = Network {
         id: network_id(&network_name, &pools),
         name: network_name,
@@ -267,6 +248,94 @@ fn validate(c: IpamConf) -> Result<Config, Error> {
         routes: c.routes,
         dns: c.dns,
     })
+}
+
+/// The node's name: as configured, else the host name; it is part of etcd keys.
+pub(crate) fn node_name(raw: &str) -> Result<String, Error> {
+    let node = match raw {
+        "" => hostname()?,
+        n => n.to_string(),
+    };
+    if node.is_empty() || !node.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        return Err(Error::config("ipam.node_name", format!("{node:?} is not a valid node name")));
+    }
+    Ok(node)
+}
+
+/// Endpoints and credentials, validated; the credential files must be private to their owner.
+pub(crate) fn etcd_settings(c: EtcdConf) -> Result<EtcdSettings, Error> {
+    if c.endpoints.is_empty() {
+        return Err(Error::config(
+            "ipam.etcd_endpoints",
+            "missing: set it in the ipam object or in the configuration_path file",
+        ));
+    }
+    for (i, e) in c.endpoints.iter().enumerate() {
+        if !(e.starts_with("http://") || e.starts_with("https://")) {
+            return Err(Error::config(format!("ipam.etcd_endpoints[{i}]"), "must be an http:// or https:// URL"));
+        }
+    }
+    let file = |field: &str, v: &str| -> Result<Option<PathBuf>, Error> {
+        match v {
+            "" => Ok(None),
+            p if std::path::Path::new(p).is_file() => Ok(Some(PathBuf::from(p))),
+            p => Err(Error::config(format!("ipam.{field}"), format!("{p}: no such file"))),
+        }
+    };
+    let etcd = EtcdSettings {
+        endpoints: c.endpoints,
+        ca_cert_file: file("etcd_ca_cert_file", &c.ca_cert_file)?,
+        cert_file: file("etcd_cert_file", &c.cert_file)?,
+        key_file: file("etcd_key_file", &c.key_file)?,
+        username: Some(c.username).filter(|u| !u.is_empty()),
+        password_file: file("etcd_password_file", &c.password_file)?,
+    };
+    if etcd.cert_file.is_some() != etcd.key_file.is_some() {
+        return Err(Error::config("ipam.etcd_key_file", "etcd_cert_file and etcd_key_file go together"));
+    }
+    if etcd.username.is_some() != etcd.password_file.is_some() {
+        return Err(Error::config("ipam.etcd_password_file", "etcd_username and etcd_password_file go together"));
+    }
+    if let Some(p) = &etcd.key_file {
+        private_file("ipam.etcd_key_file", p)?;
+        pem_file("ipam.etcd_key_file", p, "private key", |p| PrivateKeyDer::from_pem_file(p).map(drop))?;
+    }
+    for (field, file) in [("ipam.etcd_ca_cert_file", &etcd.ca_cert_file), ("ipam.etcd_cert_file", &etcd.cert_file)] {
+        if let Some(p) = file {
+            pem_file(field, p, "certificate", |p| CertificateDer::from_pem_file(p).map(drop))?;
+        }
+    }
+    if let Some(p) = &etcd.password_file {
+        private_file("ipam.etcd_password_file", p)?;
+    }
+    Ok(etcd)
+}
+
+/// A TLS file that is not PEM fails here, code 7 naming it, rather than as
+/// a connection that never comes up. The parser's message is left out: it
+/// may quote a line of the file, and that could be key material.
+fn pem_file(
+    field: &str,
+    path: &std::path::Path,
+    what: &str,
+    parse: impl Fn(&std::path::Path) -> Result<(), rustls_pki_types::pem::Error>,
+) -> Result<(), Error> {
+    parse(path).map_err(|_| Error::config(field, format!("{}: not a PEM {what}", path.display())))
+}
+
+/// A file holding a credential (or naming one) must not be readable by the
+/// group or others: code 7 naming the file and its mode, before any use.
+pub(crate) fn private_file(field: &str, path: &std::path::Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::config(field, format!("{}: {e}", path.display())))?;
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(Error::config(
+            field,
+            format!("{}: mode {mode:04o} lets the group or others read it; make it 0600 (chmod 600)", path.display()),
+        ));
+    }
+    Ok(())
 }
 
 /// The pool's identity in etcd: `network_name`, or else its ranges, so
@@ -388,6 +457,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
         std::fs::write(&path, settings.to_string()).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let mut ipam = ipam;
         ipam["configuration_path"] = serde_json::json!(path);
         load(&request(ipam))

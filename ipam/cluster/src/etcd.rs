@@ -6,12 +6,13 @@
 
 use crate::config::EtcdSettings;
 use crate::store::{Cond, Kv, Op, Outcome, Store, StoreError, Txn};
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, TxnOp, TxnOpResponse};
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, TxnOp, TxnOpResponse};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-/// Whether this build can speak TLS to etcd.
-pub const TLS: bool = cfg!(feature = "tls");
+/// Keys per answer of `list_all`: far below gRPC's 4 MB answer limit even
+/// with values of a few hundred bytes.
+const PAGE: i64 = 256;
 
 /// Between retries: long enough for an election at test timeouts, short
 /// enough that a leader change costs a pod little.
@@ -32,6 +33,35 @@ impl Etcd {
             .build()
             .map_err(|e| StoreError::Permanent(format!("runtime: {e}")))?;
         Ok(Etcd { settings, deadline: Instant::now() + timeout, rt, client: None })
+    }
+
+    /// Give the next calls a fresh `timeout` (a long-running caller, such as the heartbeat).
+    pub fn renew(&mut self, timeout: Duration) {
+        self.deadline = Instant::now() + timeout;
+    }
+
+    /// A lease of `ttl` seconds: its id.
+    pub fn lease_grant(&mut self, ttl: i64) -> Result<i64, StoreError> {
+        self.call(|mut c| async move { c.lease_grant(ttl, None).await }).map(|r| r.id())
+    }
+
+    /// Put `key` attached to `lease`: etcd deletes it when the lease expires.
+    pub fn put_leased(&mut self, key: &str, value: &[u8], lease: i64) -> Result<(), StoreError> {
+        let (key, value) = (key.to_string(), value.to_vec());
+        self.call(|mut c| {
+            let (key, value) = (key.clone(), value.clone());
+            async move { c.put(key, value, Some(PutOptions::new().with_lease(lease))).await }
+        })
+        .map(|_| ())
+    }
+
+    /// One keep-alive of `lease`: the TTL etcd granted, 0 when the lease is gone.
+    pub fn lease_keep_alive(&mut self, lease: i64) -> Result<i64, StoreError> {
+        self.call(|mut c| async move {
+            let (mut keeper, mut stream) = c.lease_keep_alive(lease).await?;
+            keeper.keep_alive().await?;
+            Ok(stream.message().await?.map_or(0, |r| r.ttl()))
+        })
     }
 
     fn remaining(&self) -> Result<Duration, StoreError> {
@@ -93,7 +123,6 @@ impl Etcd {
     }
 }
 
-#[cfg(feature = "tls")]
 fn tls(o: ConnectOptions, s: &EtcdSettings) -> Result<ConnectOptions, StoreError> {
     use etcd_client::{Certificate, Identity, TlsOptions};
     if s.ca_cert_file.is_none() && s.cert_file.is_none() {
@@ -109,11 +138,6 @@ fn tls(o: ConnectOptions, s: &EtcdSettings) -> Result<ConnectOptions, StoreError
         t = t.identity(Identity::from_pem(read(c)?, read(k)?));
     }
     Ok(o.with_tls(t))
-}
-
-#[cfg(not(feature = "tls"))]
-fn tls(o: ConnectOptions, _: &EtcdSettings) -> Result<ConnectOptions, StoreError> {
-    Ok(o)
 }
 
 /// Credentials, permissions and bad requests do not get better with a retry.
@@ -165,6 +189,27 @@ impl Store for Etcd {
         .map(|r| r.kvs().iter().map(kv).collect())
     }
 
+    fn list_all(&mut self, prefix: &str) -> Result<Vec<Kv>, StoreError> {
+        let end = prefix_end(prefix.as_bytes());
+        let (mut from, mut revision, mut out) = (prefix.as_bytes().to_vec(), 0, Vec::new());
+        loop {
+            let page = self.call(|mut c| {
+                let (from, end) = (from.clone(), end.clone());
+                let o = GetOptions::new().with_range(end).with_limit(PAGE).with_revision(revision);
+                async move { c.get(from, Some(o)).await }
+            })?;
+            if revision == 0 {
+                // The later pages read the store as the first one saw it.
+                revision = page.header().map_or(0, |h| h.revision());
+            }
+            out.extend(page.kvs().iter().map(kv));
+            match page.kvs().last() {
+                Some(last) if page.more() => from = [last.key(), &[0]].concat(),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     fn txn(&mut self, txn: Txn) -> Result<Outcome, StoreError> {
         let response = self.call(|mut c| {
             let t = etcd_client::Txn::new()
@@ -193,12 +238,27 @@ impl Store for Etcd {
     }
 }
 
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0] // all keys
+}
+
 fn compare(c: &Cond) -> Compare {
     match c {
         Cond::Absent(k) => Compare::create_revision(k.as_str(), CompareOp::Equal, 0),
         Cond::CreatedAt(k, r) => Compare::create_revision(k.as_str(), CompareOp::Equal, *r),
         Cond::ModifiedAt(k, r) => Compare::mod_revision(k.as_str(), CompareOp::Equal, *r),
         Cond::ValueIs(k, v) => Compare::value(k.as_str(), CompareOp::Equal, v.clone()),
+        Cond::Present(k) => Compare::create_revision(k.as_str(), CompareOp::Greater, 0),
+        // Over a range every key must match, and no key at all compares as absent.
+        Cond::NoneUnder(p) => Compare::create_revision(p.as_str(), CompareOp::Equal, 0).with_prefix(),
     }
 }
 

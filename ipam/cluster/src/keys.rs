@@ -6,6 +6,8 @@
 //! /railcni/ipam/v1/nets/<net>/pools/<cidr>/addrs/<slice>/<ip>  the allocation record
 //! /railcni/ipam/v1/nodes/<node>/att/<net>/<cid>/<ifname>/<cidr> the attachment's index entry
 //! /railcni/ipam/v1/overlap/<network_name or _>/<ip>            across overlapping ranges
+//! /railcni/ipam/v1/heartbeat/<node>                            {"grace_seconds"}: the node runs a heartbeat
+//! /railcni/ipam/v1/alive/<node>                                under the heartbeat's lease: gone = node dead
 //! ```
 //! An allocation writes the record, the index entry and (with overlapping
 //! ranges) the overlap key in one transaction, so the three share a create
@@ -48,4 +50,18 @@ pub fn attachment(node: &str, net: &str, cid: &str, ifname: &str) -> String {
 pub fn overlap(network_name: &str, ip: &std::net::IpAddr) -> String {
     let scope = if network_name.is_empty() { "_" } else { network_name };
     format!("{PREFIX}overlap/{scope}/{ip}")
+}
+
+/// Written once by the node's heartbeat: only a node that has one can be found dead.
+pub fn heartbeat(node: &str) -> String {
+    format!("{PREFIX}heartbeat/{node}")
+}
+
+/// Held under the heartbeat's lease; its absence (with [`heartbeat`] present) means the node is dead.
+pub fn alive(node: &str) -> String {
+    format!("{PREFIX}alive/{node}")
+}
+
+pub fn node(node: &str) -> String {
+    format!("{PREFIX}nodes/{node}/")
 }

@@ -3,6 +3,7 @@
 //! "cluster-ipam" section for the keys, the settings file, the modes and
 //! the failure behaviour.
 
+pub mod admin;
 pub mod alloc;
 pub mod config;
 mod error;
@@ -11,6 +12,7 @@ pub mod journal;
 pub mod keys;
 pub mod node_state;
 pub mod pool;
+pub mod settings;
 pub mod store;
 
 pub use error::Error;

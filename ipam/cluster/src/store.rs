@@ -20,6 +20,10 @@ pub enum Cond {
     CreatedAt(String, i64),
     ModifiedAt(String, i64),
     ValueIs(String, Vec<u8>),
+    /// The key exists.
+    Present(String),
+    /// No key starts with this prefix (a range compare).
+    NoneUnder(String),
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +62,11 @@ pub trait Store {
     /// Every key under `prefix`; `keys_only` leaves values empty.
     fn list(&mut self, prefix: &str, keys_only: bool) -> Result<Vec<Kv>, StoreError>;
     fn txn(&mut self, txn: Txn) -> Result<Outcome, StoreError>;
+    /// Every key and value under `prefix`, however many: in pages where the
+    /// store limits the size of one answer, all read at one revision.
+    fn list_all(&mut self, prefix: &str) -> Result<Vec<Kv>, StoreError> {
+        self.list(prefix, false)
+    }
     /// Whether the store can serve a write now (a quorum read).
     fn ping(&mut self) -> Result<(), StoreError>;
 }

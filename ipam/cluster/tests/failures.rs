@@ -227,7 +227,7 @@ fn etcd_user_and_password_file_and_no_credential_in_any_output() {
     }
     let node = Node::new("n0", &eps);
     let pw = node.dir.path().join("etcd-password");
-    std::fs::write(&pw, "s3cret-pw-42\n").unwrap();
+    common::write_private(&pw, b"s3cret-pw-42\n");
     let mut ipam = small();
     ipam["etcd_username"] = json!("railcni");
     ipam["etcd_password_file"] = json!(pw);
@@ -241,7 +241,7 @@ fn etcd_user_and_password_file_and_no_credential_in_any_output() {
     assert!(stored.contains("/c1/net1/"), "{stored}");
     run("DEL", &conf, "c1", "net1").assert_ok("DEL");
 
-    std::fs::write(&pw, "wrong-pw-7\n").unwrap();
+    common::write_private(&pw, b"wrong-pw-7\n");
     let out = run("ADD", &conf, "c2", "net1");
     assert!(!out.ok(), "ADD with a wrong password: {out:?}");
     assert_ne!(out.code(), 11, "bad credentials are not worth a retry: {out:?}");

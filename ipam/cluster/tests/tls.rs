@@ -1,35 +1,22 @@
-//! TLS to etcd. The default build has no TLS (the `tls` cargo feature), and
-//! refuses certificate settings with code 7; with the feature
-//! (`cargo test -p railcni-cluster-ipam --features tls --test tls`) a
-//! 3-member cluster that demands client certificates is used through them.
+//! TLS to etcd, part of every build: a 3-member cluster that demands client
+//! certificates is used through them, and refuses a client without one.
 
 mod common;
 
-use common::{EtcdCluster, Node, run};
+use common::{EtcdCluster, Node, run, write_private};
 use serde_json::json;
 
-#[cfg(not(feature = "tls"))]
-#[test]
-fn tls_settings_without_the_tls_build_are_code_7() {
-    let cluster = EtcdCluster::start();
-    let node = Node::new("n0", &cluster.endpoints());
-    let ca = node.dir.path().join("ca.pem");
-    std::fs::write(&ca, "not used").unwrap();
-    let out = run("ADD", &node.conf("t", json!({"range": "10.84.0.0/24", "etcd_ca_cert_file": ca})), "c", "net1");
-    assert_eq!(out.code(), 7, "{out:?}");
-    assert!(out.msg().starts_with("ipam.etcd_ca_cert_file"), "{out:?}");
-    assert!(common::list(&cluster.endpoints(), "/railcni/").is_empty());
-}
-
-#[cfg(feature = "tls")]
 #[test]
 fn tls_with_client_certificates() {
     let cluster = EtcdCluster::start_tls();
     let eps = cluster.endpoints();
     let tls = cluster.tls().unwrap().clone();
     let node = Node::new("n0", &eps);
+    // The key must be private to the node (0600): a copy of the test kit's.
+    let key = node.path("client.key");
+    write_private(&key, &std::fs::read(&tls.client_key).unwrap());
     let ipam = json!({"range": "10.84.0.0/24", "timeout": 2, "etcd_ca_cert_file": tls.ca,
-        "etcd_cert_file": tls.client_cert, "etcd_key_file": tls.client_key});
+        "etcd_cert_file": tls.client_cert, "etcd_key_file": key});
     let conf = node.conf("t", ipam.clone());
     let out = run("ADD", &conf, "c", "net1");
     out.assert_ok("ADD over TLS");

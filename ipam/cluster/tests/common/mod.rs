@@ -14,6 +14,84 @@ use std::time::Duration;
 pub use testkit::etcd::EtcdCluster;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cluster-ipam");
+pub const ADMIN: &str = env!("CARGO_BIN_EXE_railcni-ipam");
+
+/// Write a file with mode 0600.
+pub fn write_private(path: &Path, data: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, data).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The user the node logs in as: the CN of the test kit's client certificate,
+/// so that the certificate alone also maps to it.
+pub const NODE_USER: &str = "railcni-etcd-client";
+pub const NODE_PASSWORD: &str = "node-pw-7f3a9c";
+
+/// A 3-member cluster with client-certificate TLS and auth on: root, and
+/// [`NODE_USER`] limited to readwrite on `/railcni/` (least privilege).
+pub fn secure_cluster() -> EtcdCluster {
+    let mut c = EtcdCluster::start_tls();
+    c.enable_auth("root-pw-1e2d");
+    c.add_prefix_user(NODE_USER, NODE_PASSWORD, "/railcni/");
+    c
+}
+
+impl Node {
+    /// A node of `secure_cluster`: its own copies of the client certificate
+    /// and key (0600), its login and password file (0600) in its settings.
+    pub fn secure(name: &str, cluster: &EtcdCluster) -> Node {
+        let node = Node::new(name, &cluster.endpoints());
+        let tls = cluster.tls().unwrap();
+        let (cert, key, pw) = (node.path("client.pem"), node.path("client.key"), node.path("etcd-password"));
+        std::fs::copy(&tls.client_cert, &cert).unwrap();
+        write_private(&key, &std::fs::read(&tls.client_key).unwrap());
+        write_private(&pw, format!("{NODE_PASSWORD}\n").as_bytes());
+        node.amend_settings(json!({
+            "etcd_ca_cert_file": tls.ca, "etcd_cert_file": cert, "etcd_key_file": key,
+            "etcd_username": NODE_USER, "etcd_password_file": pw,
+        }));
+        node
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Run `railcni-ipam --config <this node's settings> args...`.
+    pub fn admin(&self, args: &[&str], stdin: &str) -> AdminOut {
+        let mut c = Command::new(ADMIN);
+        c.arg("--config").arg(self.settings()).args(args);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().expect("exec railcni-ipam");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        AdminOut {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// The crate's own store, connected the way this node's settings say.
+    pub fn store(&self) -> Etcd {
+        let s = cluster_ipam::settings::load(&self.settings()).unwrap();
+        Etcd::new(s.etcd, Duration::from_secs(20)).unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub struct AdminOut {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl AdminOut {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+}
 
 /// A simulated node: its own name, settings file and state dir.
 pub struct Node {
@@ -29,8 +107,23 @@ impl Node {
             "etcd_endpoints": endpoints,
             "state_dir": dir.path().join("state"),
         });
-        std::fs::write(dir.path().join("settings.json"), settings.to_string()).unwrap();
-        Node { name: name.to_string(), dir }
+        let node = Node { name: name.to_string(), dir };
+        node.write_settings(&settings);
+        node
+    }
+
+    /// The settings file, private to its owner as the plugin demands.
+    pub fn write_settings(&self, settings: &Value) {
+        write_private(&self.settings(), settings.to_string().as_bytes());
+    }
+
+    /// Add keys to the settings file.
+    pub fn amend_settings(&self, keys: Value) {
+        let mut s: Value = serde_json::from_slice(&std::fs::read(self.settings()).unwrap()).unwrap();
+        for (k, v) in keys.as_object().unwrap() {
+            s[k] = v.clone();
+        }
+        self.write_settings(&s);
     }
 
     pub fn settings(&self) -> PathBuf {
