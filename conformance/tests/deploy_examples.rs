@@ -18,7 +18,7 @@
 //!   route in its own table.
 //! - The cluster-ipam rail examples (flat and routed) need etcd, so the
 //!   tests above leave them to their own test: an etcd cluster with the
-//!   least-privilege user deploy/WALKTHROUGH.md sets up, railcni-install
+//!   least-privilege user README "cluster-ipam on Kubernetes" sets up, railcni-install
 //!   rendering the node settings from a Secret volume and installing the
 //!   plugins, then one pod on all 8 rails of each example through the
 //!   installed binaries, and all 8 DELs leaving nothing in etcd.
@@ -390,7 +390,7 @@ fn installer() -> PathBuf {
         .unwrap_or_else(|| panic!("no railcni-install in or above {}; build it first", dir.display()))
 }
 
-/// The etcd setup of deploy/WALKTHROUGH.md: a root user, and a user
+/// The etcd setup of README "cluster-ipam on Kubernetes": a root user, and a user
 /// `railcni` whose role may read and write only `/railcni/`; then auth on.
 /// Returns railcni's password.
 fn least_privilege_user(lab: &Lab, etcd: &EtcdCluster) -> &'static str {
