@@ -54,6 +54,25 @@ pub async fn check_pod_link(req: &Request, ns: &Sockets, prev: &CniResult, expec
     Ok(Checked { link, index, prev })
 }
 
+/// CHECK's common part for a chained plugin (tuning, portmap, firewall):
+/// the interface of `prev` it works on is in the pod, up, with the
+/// addresses and routes `prev` gives it. Rules or settings for an
+/// interface or address the pod no longer has serve nothing.
+pub async fn check_chained_link(req: &Request, ns: &Sockets, prev: &CniResult) -> Result<Link> {
+    let ifname = &req.env.ifname;
+    let link = ns
+        .pod
+        .link_by_name(ifname)
+        .await?
+        .ok_or_else(|| check_failed(format!("interface {ifname} is missing from the pod")))?;
+    if !link.admin_up {
+        return Err(check_failed(format!("{ifname} is down")));
+    }
+    let index = prev_interface(req, prev)?;
+    check_addresses_and_routes(&ns.pod, &link, index, prev).await?;
+    Ok(link)
+}
+
 /// CHECK of a link the plugin created: [`check_pod_link`], then exactly the
 /// kind it was created as (mode, VLAN id, …) and the configured MTU.
 pub async fn check_created_link(

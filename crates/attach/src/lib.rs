@@ -21,7 +21,8 @@ mod runtime;
 mod veth;
 
 pub use check::{
-    Checked, Expect, check_addresses_and_routes, check_created_link, check_mtu, check_pod_link, prev_interface,
+    Checked, Expect, check_addresses_and_routes, check_chained_link, check_created_link, check_mtu, check_pod_link,
+    prev_interface,
 };
 pub use configure::{Options, configure_iface, routes_for};
 pub use create::{create_in_pod, ensure_free, fits_master, master, remove_on_error, temp_name};

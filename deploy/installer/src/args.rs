@@ -20,7 +20,7 @@ options:
   --once           exit when done (init container, Job) instead of waiting
                    for SIGTERM (DaemonSet)
 
-cluster-ipam's node settings (see README "cluster-ipam on Kubernetes"):
+cluster-ipam's node settings (see README, 'cluster-ipam on Kubernetes'):
   --cluster-ipam-secret DIR
                    a mounted Secret (keys endpoints, ca.crt, tls.crt, tls.key,
                    username, password, node-grace-seconds): its credentials are

@@ -8,7 +8,6 @@
 //! attachments the runtime no longer lists.
 
 mod config;
-mod target;
 
 use cni::{CniResult, Error, Plugin, Request};
 use netlink::nft::firewall::{self, Guard};
@@ -48,7 +47,7 @@ impl Plugin for Firewall {
     fn check(&self, req: &Request) -> Result<(), Error> {
         let s = config::load(req)?;
         let prev = req.require_prev_result()?;
-        target::check(req, &prev)?;
+        attach::with_pod(&req.env.netns, async |ns| attach::check_chained_link(req, ns, &prev).await.map(|_| ()))?;
         let bridge = if s.same_bridge { Some(config::bridge(&prev)?) } else { None };
         let ips = config::pod_ips(&prev, &req.env.ifname);
         let want = firewall::rule_count(&Guard { ips: &ips, admin_chain: &s.admin_chain, bridge: bridge.as_deref() });

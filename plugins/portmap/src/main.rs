@@ -7,7 +7,6 @@
 //! attachments the runtime no longer lists.
 
 mod config;
-mod target;
 
 use cni::{CniResult, Error, Plugin, Request};
 use ipnetwork::IpNetwork;
@@ -73,7 +72,7 @@ impl Plugin for Portmap {
     fn check(&self, req: &Request) -> Result<(), Error> {
         let s = config::load(req)?;
         let prev = req.require_prev_result()?;
-        target::check(req, &prev)?;
+        attach::with_pod(&req.env.netns, async |ns| attach::check_chained_link(req, ns, &prev).await.map(|_| ()))?;
         let ips = config::container_ips(&prev, &req.env.ifname);
         let want = portmap::rule_count(&forward(&s, &ips));
         let have = portmap::installed(&req.conf.name, &req.env.ifname, &req.env.container_id).map_err(kernel)?;

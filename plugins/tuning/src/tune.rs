@@ -132,16 +132,7 @@ async fn restore(req: &Request, ns: &Sockets, b: &Backup) {
 /// chain's state tuning runs on), and every configured sysctl and link
 /// attribute has its value.
 pub async fn check(req: &Request, s: &Settings, ns: &Sockets, prev: &CniResult) -> Result<()> {
-    let link = ns
-        .pod
-        .link_by_name(&req.env.ifname)
-        .await?
-        .ok_or_else(|| check_failed(format!("interface {} is missing from the pod", req.env.ifname)))?;
-    if !link.admin_up {
-        return Err(check_failed(format!("{} is down", link.name)));
-    }
-    let index = attach::prev_interface(req, prev)?;
-    attach::check_addresses_and_routes(&ns.pod, &link, index, prev).await?;
+    let link = attach::check_chained_link(req, ns, prev).await?;
     let mut wrong: Vec<String> = ns.in_pod(|| {
         s.sysctls
             .iter()
