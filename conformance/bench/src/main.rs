@@ -7,9 +7,8 @@
 //! the run is [`scenario`]'s (ipvlan and vlan in the VM stage).
 //! `bench ptp`, `bench host-device`: the same for a pod link of the plugin's
 //! own ([`pod_link`]). `bench tuning`: tuning's own ADD/DEL after a prelude
-//! ([`chained`]). `bench bandwidth`: bandwidth's own ADD/DEL after a
-//! prelude's veth ([`bandwidth`]). `bench portmap`: portmap's own ADD/DEL
-//! after a prelude ([`portmap`]).
+//! ([`chained`]), and `bench portmap` the same for portmap. `bench
+//! bandwidth`: bandwidth's own ADD/DEL after a prelude's veth ([`bandwidth`]).
 //! `bench rails`: the added cost of per-rail policy routing ([`rails`]).
 //! `bench sriov`: the sriov plugin on the VM stage's VFs, ours only ([`sriov`]).
 
@@ -22,7 +21,6 @@ mod measure;
 mod on_master;
 mod opts;
 mod pod_link;
-mod portmap;
 mod rails;
 mod scenario;
 mod sriov;
@@ -30,16 +28,15 @@ mod stats;
 
 use bandwidth::Bandwidth;
 use bridge::Bridge;
-use chained::Tuning;
+use chained::{PORTMAP, TUNING};
 use on_master::{IPVLAN, MACVLAN, VLAN};
 use pod_link::{HOST_DEVICE, PTP};
-use portmap::Portmap;
 use scenario::Scenario;
 use std::process::ExitCode;
 
 /// The `bench <plugin>` subcommands, in the order `--help` lists them.
 const PLUGINS: [&dyn Scenario; 9] =
-    [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &Tuning, &Bandwidth, &Portmap];
+    [&Bridge, &MACVLAN, &IPVLAN, &VLAN, &PTP, &HOST_DEVICE, &TUNING, &Bandwidth, &PORTMAP];
 
 /// This binary's usage followed by every `bench <plugin>`'s.
 fn full_usage() -> String {

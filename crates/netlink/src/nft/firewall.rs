@@ -9,11 +9,10 @@
 
 use super::chains::{self, NF_INET_FORWARD};
 use super::expr::{CT_ESTABLISHED_RELATED, Exprs, NF_ACCEPT, NF_DROP, NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP};
-use super::masq::{comment, instance_hash, network_hash};
-use super::rules::{Rules, list_rules};
+use super::masq::{comment, instance_hash};
+use super::rules::{Rules, list_rules, stale};
 use super::wire::{Change, NFPROTO_INET, Nft};
 use crate::Error;
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 pub const TABLE: &str = "cni_firewall";
@@ -158,17 +157,7 @@ pub fn installed(network: &str, ifname: &str, id: &str) -> Result<usize, Error> 
 /// GC: remove the network's rules whose attachment (ifname, container ID) is not in `valid`.
 pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
     let nft = Nft::open()?;
-    let prefix = network_hash(network);
-    let keep: HashSet<String> = valid.iter().map(|(ifname, id)| comment(network, ifname, id)).collect();
-    let mut doomed = Vec::new();
-    for chain in [PODS, ISOLATION] {
-        doomed.extend(
-            list_rules(&nft, NFPROTO_INET, TABLE, chain)?
-                .into_iter()
-                .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
-                .map(|(h, _)| RULES.delete(chain, h)),
-        );
-    }
+    let doomed = stale(&nft, &RULES, &[PODS, ISOLATION], network, valid)?;
     let n = doomed.len();
     nft.commit(NFPROTO_INET, &doomed, "collecting firewall rules")?;
     remove_unused(&nft)?;

@@ -6,14 +6,13 @@
 //! DEL without the netns or the address still removes them.
 
 use super::expr::{Exprs, NFPROTO_IPV4, NFPROTO_IPV6, NFT_GOTO, NFT_RETURN};
-use super::rules::{Rules, list_rules};
+use super::rules::{Rules, list_rules, stale};
 use super::wire::{
     Attrs, Change, NFPROTO_INET, NFT_MSG_DELRULE, NFT_MSG_NEWCHAIN, NFT_MSG_NEWTABLE, NLM_F_CREATE, Nft,
 };
 use crate::Error;
 use ipnetwork::IpNetwork;
 use sha2::{Digest, Sha512};
-use std::collections::HashSet;
 
 const TABLE: &str = "cni_plugins_masquerade";
 const CHAIN: &str = "masq_checks";
@@ -144,13 +143,7 @@ pub fn teardown(network: &str, ifname: &str, id: &str) -> Result<(), Error> {
 /// GC: remove the network's rules whose attachment is not in `valid` (ifname, container ID).
 pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
     let nft = Nft::open()?;
-    let prefix = network_hash(network);
-    let keep: HashSet<String> = valid.iter().map(|(ifname, id)| comment(network, ifname, id)).collect();
-    let doomed: Vec<Change> = list(&nft)?
-        .into_iter()
-        .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
-        .map(|(h, _)| RULES.delete(CHAIN, h))
-        .collect();
+    let doomed = stale(&nft, &RULES, &[CHAIN], network, valid)?;
     let n = doomed.len();
     nft.commit(NFPROTO_INET, &doomed, "collecting masquerade rules")?;
     Ok(n)

@@ -12,12 +12,11 @@
 
 use super::chains::{self, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING};
 use super::expr::{Exprs, NFPROTO_IPV4, NFPROTO_IPV6, NFT_JUMP};
-use super::masq::{comment, instance_hash, network_hash, prefix_mask};
-use super::rules::{Rules, list_rules};
+use super::masq::{comment, instance_hash, prefix_mask};
+use super::rules::{Rules, list_rules, stale};
 use super::wire::{Change, NFPROTO_INET, Nft};
 use crate::Error;
 use ipnetwork::IpNetwork;
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
 pub const TABLE: &str = "cni_hostport";
@@ -194,17 +193,7 @@ pub fn installed(network: &str, ifname: &str, id: &str) -> Result<usize, Error> 
 /// GC: remove the network's rules whose attachment (ifname, container ID) is not in `valid`.
 pub fn gc(network: &str, valid: &[(String, String)]) -> Result<usize, Error> {
     let nft = Nft::open()?;
-    let prefix = network_hash(network);
-    let keep: HashSet<String> = valid.iter().map(|(ifname, id)| comment(network, ifname, id)).collect();
-    let mut doomed = Vec::new();
-    for chain in [HOSTPORTS, POSTROUTING] {
-        doomed.extend(
-            list_rules(&nft, NFPROTO_INET, TABLE, chain)?
-                .into_iter()
-                .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
-                .map(|(h, _)| RULES.delete(chain, h)),
-        );
-    }
+    let doomed = stale(&nft, &RULES, &[HOSTPORTS, POSTROUTING], network, valid)?;
     let n = doomed.len();
     nft.commit(NFPROTO_INET, &doomed, "collecting host port rules")?;
     remove_unused(&nft)?;

@@ -5,6 +5,7 @@ use super::wire::{
     Attrs, Change, NFT_MSG_DELRULE, NFT_MSG_GETRULE, NFT_MSG_NEWRULE, NLM_F_APPEND, NLM_F_CREATE, Nft, parse_attrs,
 };
 use crate::Error;
+use std::collections::HashSet;
 
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
@@ -75,4 +76,28 @@ fn read_comment(mut ud: &[u8]) -> String {
         ud = &ud[2 + len..];
     }
     String::new()
+}
+
+/// GC's deletes: the rules of `network` in the inet table's `chains` whose
+/// attachment (ifname, container ID) is not in `valid`, found by the
+/// attachment comment every plugin's rules carry ([`super::masq::comment`]).
+pub fn stale(
+    nft: &Nft,
+    rules: &Rules,
+    chains: &[&str],
+    network: &str,
+    valid: &[(String, String)],
+) -> Result<Vec<Change>, Error> {
+    let prefix = super::masq::network_hash(network);
+    let keep: HashSet<String> = valid.iter().map(|(ifname, id)| super::masq::comment(network, ifname, id)).collect();
+    let mut doomed = Vec::new();
+    for chain in chains {
+        doomed.extend(
+            list_rules(nft, super::wire::NFPROTO_INET, rules.table, chain)?
+                .into_iter()
+                .filter(|(_, c)| c.starts_with(&prefix) && !keep.contains(c))
+                .map(|(h, _)| rules.delete(chain, h)),
+        );
+    }
+    Ok(doomed)
 }
