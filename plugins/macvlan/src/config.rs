@@ -46,27 +46,8 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         master: c.master,
         mode,
         mtu,
-        mac: mac(req, &c.mac)?,
+        mac: attach::requested_or_configured_mac(req, &c.mac)?,
         link_in_container: c.link_in_container,
         bc_queue_len,
     })
-}
-
-/// The reference macvlan's precedence: `runtimeConfig.mac` over `CNI_ARGS
-/// MAC` over the config's `mac`.
-fn mac(req: &Request, conf_mac: &str) -> Result<Option<Vec<u8>>, Error> {
-    let chosen = req
-        .conf
-        .runtime_config
-        .mac
-        .clone()
-        .map(|m| (m, "runtimeConfig.mac"))
-        .or_else(|| req.args.get("MAC").map(|m| (m.to_string(), "CNI_ARGS MAC")))
-        .or_else(|| (!conf_mac.is_empty()).then(|| (conf_mac.to_string(), "mac")));
-    match chosen {
-        None => Ok(None),
-        Some((raw, field)) => netlink::parse_mac(&raw)
-            .map(Some)
-            .ok_or_else(|| Error::config(field, format!("{raw:?} is not a MAC address"))),
-    }
 }

@@ -42,7 +42,7 @@ pub fn load(req: &Request) -> Result<Settings, Error> {
         cni::env::validate_ifname(&c.bridge).map_err(|m| Error::config("bridge", m))?;
     }
     Ok(Settings {
-        mac: mac(req, &c.mac)?,
+        mac: attach::requested_or_configured_mac(req, &c.mac)?,
         mtu: cni::config::link_mtu(c.mtu)?,
         multi_queue: c.multi_queue,
         owner: c.owner,
@@ -70,23 +70,4 @@ fn selinux(context: &str) -> Result<(), Error> {
     }
     tracing::info!("selinuxContext {context}: SELinux is off on this host, no label to set");
     Ok(())
-}
-
-/// The reference tap's precedence (as macvlan's): `runtimeConfig.mac` over
-/// `CNI_ARGS MAC` over the config's `mac`.
-fn mac(req: &Request, conf_mac: &str) -> Result<Option<Vec<u8>>, Error> {
-    let chosen = req
-        .conf
-        .runtime_config
-        .mac
-        .clone()
-        .map(|m| (m, "runtimeConfig.mac"))
-        .or_else(|| req.args.get("MAC").map(|m| (m.to_string(), "CNI_ARGS MAC")))
-        .or_else(|| (!conf_mac.is_empty()).then(|| (conf_mac.to_string(), "mac")));
-    match chosen {
-        None => Ok(None),
-        Some((raw, field)) => netlink::parse_mac(&raw)
-            .map(Some)
-            .ok_or_else(|| Error::config(field, format!("{raw:?} is not a MAC address"))),
-    }
 }
