@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use testkit::binary::{REFERENCE_DIR, our_cni_path};
+use testkit::binary::ours_then_reference;
 use testkit::driver::Lib;
 use testkit::lab::Lab;
 use testkit::lab::bridge::{Attached, check_attachment};
@@ -377,7 +377,8 @@ fn chain_with_reference_tuning_and_portmap() {
     }
     Binary::reference("tuning");
     Binary::reference("portmap");
-    let mut lab = Lab::new(&format!("{}:{REFERENCE_DIR}", our_cni_path(&["bridge", "host-local"])));
+    let (_bins, path) = ours_then_reference(&["bridge", "host-local"]);
+    let mut lab = Lab::new(&path);
     let p = lab.add_pod();
     let plugins = vec![
         lab.bridge_plugin(json!({ "isGateway": true }), v4(&lab)),

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use testkit::binary::{REFERENCE_DIR, our_cni_path};
+use testkit::binary::{our_cni_path, ours_then_reference};
 use testkit::conf;
 use testkit::driver::Lib;
 use testkit::footprint::{host_facts, pod_leftovers, state_files, store_leftovers};
@@ -960,7 +960,7 @@ fn chain_failing_after_bridge_is_cleaned_by_del() {
     if skip_without_root("the fault tests") {
         return;
     }
-    let path = format!("{}:{REFERENCE_DIR}", our_cni_path(&["bridge", "host-local"]));
+    let (_bins, path) = ours_then_reference(&["bridge", "host-local"]);
     let mut lab = Lab::new(&path);
     let ipam = lab.host_local(json!([[{ "subnet": "10.95.0.0/24" }]]));
     let bridge = lab.bridge_plugin(json!({ "isGateway": true, "ipMasq": true }), ipam);

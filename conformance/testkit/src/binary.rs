@@ -56,6 +56,19 @@ pub fn our_cni_path(plugins: &[&str]) -> String {
     our_bin_dir("debug").display().to_string()
 }
 
+/// `CNI_PATH` on which `ours` are railcni's and every other plugin is the
+/// reference's: a temporary directory of links to our `ours`, then
+/// [`REFERENCE_DIR`]. Our build output cannot go first, because railcni
+/// ships a plugin of every reference name. Keep the directory while the path is used.
+pub fn ours_then_reference(ours: &[&str]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temporary CNI_PATH directory");
+    for p in ours {
+        std::os::unix::fs::symlink(Binary::ours(p).path(), dir.path().join(p)).expect("link to our plugin");
+    }
+    let path = format!("{}:{REFERENCE_DIR}", dir.path().display());
+    (dir, path)
+}
+
 /// A plugin executable, ours or the reference's, that the tests exec as a
 /// runtime does (not to be confused with `cni::Plugin`, the trait our plugins implement).
 #[derive(Debug, Clone)]
